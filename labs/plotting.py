@@ -76,7 +76,7 @@ class LivePlot:
         figure = self.figure()
         if self._handle is None:
             self._handle = display(figure, display_id=True)
-        elif self._handle is not None:
+        else:
             self._handle.update(figure)
         plt.close(figure)
 
