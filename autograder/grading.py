@@ -1,0 +1,361 @@
+"""Grade one submitted notebook: a pure function from notebook bytes and its source to a result.
+
+:func:`grade_job` is what a worker process (or a Dask worker) runs. It parses
+the submission, rebuilds it from the source (:mod:`autograder.restore`), adds
+the guard cells (:mod:`autograder.guard`) and the small run values, executes
+it with a sandboxed kernel (:mod:`autograder.sandbox`) under per-cell and
+per-notebook time limits and an output cap in bytes, and scores every test cell
+by nbgrader's rule, except that text on stderr does not cost points. It
+writes nothing but its own scratch directory, which it removes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import copy
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder import guard
+from autograder.notebooks import INJECTED_TAG, inject_small_values, is_graded, nbgrader_metadata
+from autograder.restore import grade_ids, restore
+from autograder.sandbox import Limits, bubblewrap_available, kernel_environment, make_kernel_manager
+
+STATUSES = ("ok", "timeout", "crashed", "invalid", "missing")
+TOKEN_PREFIX = "grader-guard-ok:"
+OUTPUT_CAP_BYTES = 2 * 1024**2
+SETUP_TAG = "setup"
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """The outcome of grading one notebook (one row of grades.csv)."""
+
+    score: float
+    max_score: float
+    status: str
+    detail: str
+
+
+@dataclass
+class GradeJob:
+    """Everything one worker needs; picklable, so it can go to another process or machine."""
+
+    submission: bytes
+    source_text: str
+    notebook_name: str
+    other_notebooks: dict[str, list[str]] = field(default_factory=dict)
+    cell_timeout: float = 120.0
+    notebook_timeout: float = 600.0
+    limits: Limits = Limits()
+    secret_paths: list[str] = field(default_factory=list)
+    scratch_root: str | None = None
+    sandbox: bool | None = None
+
+
+@dataclass
+class GradeOutcome:
+    """A :class:`GradeResult` plus per-test points and the executed notebook (guard cells removed)."""
+
+    result: GradeResult
+    tests: dict[str, tuple[float, float]] = field(default_factory=dict)
+    notebook_json: str | None = None
+
+
+def max_points(source: nbformat.NotebookNode) -> float:
+    """Total points of the source's test cells."""
+    return float(sum(float(nbgrader_metadata(cell).get("points", 0)) for cell in source.cells if is_graded(cell)))
+
+
+def parse_submission(data: bytes) -> nbformat.NotebookNode:
+    """Parse submitted bytes as a version-4 notebook; raise ValueError with a one-line reason."""
+    if not data.strip():
+        raise ValueError("the file is empty, not a notebook")
+    text = data.decode("utf-8", errors="replace")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno}); re-download the notebook") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise ValueError("JSON but not a notebook (no 'cells' list)")
+    if raw.get("nbformat") != 4:
+        raise ValueError(f"notebook format {raw.get('nbformat')} is not supported; save it as nbformat 4")
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as error:
+        raise ValueError(f"invalid notebook ({str(error).strip().splitlines()[0]})") from None
+    return notebook
+
+
+def wrong_notebook_reason(submission: nbformat.NotebookNode, source: nbformat.NotebookNode,
+                          notebook_name: str, other_notebooks: dict[str, list[str]]) -> str | None:
+    """Why ``submission`` is some other notebook than ``notebook_name``, or None when it may be this one."""
+    found = grade_ids(submission)
+    if not found or found & grade_ids(source):
+        return None
+    for other, ids in other_notebooks.items():
+        if found <= set(ids):
+            return f"this file is {other}, not {notebook_name}; submit it under its own assignment and name"
+    return None
+
+
+def _guard_cell(code: str, token: str | None = None) -> nbformat.NotebookNode:
+    metadata = {"tags": [guard.GUARD_TAG]}
+    if token is not None:
+        metadata["grader_token"] = token
+    return nbformat.v4.new_code_cell(code, metadata=metadata)
+
+
+def add_guards(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Return a copy with small values injected and the guard cells in place (see :mod:`autograder.guard`)."""
+    notebook = inject_small_values(notebook, name)
+    cells = [_guard_cell(guard.install_source(TOKEN_PREFIX))]
+    for cell in notebook.cells:
+        if is_graded(cell):
+            token = secrets.token_hex(8)
+            cells.append(_guard_cell(guard.restore_source(token), token))
+        cells.append(cell)
+        if SETUP_TAG in cell.metadata.get("tags", []):
+            cells.append(_guard_cell(guard.bind_source()))
+    notebook.cells = cells
+    return notebook
+
+
+def _cell_label(notebook: nbformat.NotebookNode, index: int) -> str:
+    """'cell N' counted over the student's cells (no guard or injected cells), with its grade id."""
+    visible = [i for i, c in enumerate(notebook.cells) if not _is_grader_cell(c)]
+    number = visible.index(index) + 1 if index in visible else index + 1
+    grade_id = nbgrader_metadata(notebook.cells[index]).get("grade_id")
+    return f"cell {number} ({grade_id})" if grade_id else f"cell {number}"
+
+
+def _is_grader_cell(cell: nbformat.NotebookNode) -> bool:
+    tags = cell.metadata.get("tags", [])
+    return guard.GUARD_TAG in tags or INJECTED_TAG in tags
+
+
+def _make_client_class():
+    from nbclient import NotebookClient
+
+    class GradingClient(NotebookClient):
+        """nbclient that records each reply's status and caps the bytes of output it keeps."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.reply_status: dict[int, tuple[str, str]] = {}
+            self.output_bytes = 0
+            self.truncated: set[int] = set()
+
+        async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+            if exec_reply is not None:
+                content = exec_reply["content"]
+                self.reply_status[cell_index] = (content.get("status", "error"), content.get("ename", ""))
+            return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+        def output(self, outs, msg, display_id, cell_index):
+            size = len(json.dumps(msg["content"], default=str))
+            if msg["msg_type"] == "error":
+                content = msg["content"]
+                content["traceback"] = [line[:4000] for line in content.get("traceback", [])[-40:]]
+                return super().output(outs, msg, display_id, cell_index)
+            if self.output_bytes + size > OUTPUT_CAP_BYTES:
+                if cell_index not in self.truncated:
+                    self.truncated.add(cell_index)
+                    note = f"[grader] output beyond {OUTPUT_CAP_BYTES // 1024**2} MB was dropped\n"
+                    outs.append(nbformat.v4.new_output("stream", name="stdout", text=note))
+                return None
+            self.output_bytes += size
+            return super().output(outs, msg, display_id, cell_index)
+
+    return GradingClient
+
+
+@dataclass
+class _Run:
+    notebook: nbformat.NotebookNode
+    executed: set[int]
+    reply_status: dict[int, tuple[str, str]]
+    status: str
+    detail: str
+
+
+async def _execute(notebook, workdir: Path, job: GradeJob, use_bubblewrap: bool) -> _Run:
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    manager = make_kernel_manager(workdir, [Path(p) for p in job.secret_paths], job.limits, use_bubblewrap)
+    client = _make_client_class()(
+        notebook, km=manager, timeout=job.cell_timeout, allow_errors=True, interrupt_on_timeout=False,
+        startup_timeout=120, shutdown_kernel="immediate", kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    deadline = time.monotonic() + job.notebook_timeout
+    executed: set[int] = set()
+    status, detail = "ok", ""
+    try:
+        async with client.async_setup_kernel(
+            cwd=str(workdir), env=kernel_environment(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ):
+            for index, cell in enumerate(notebook.cells):
+                if cell.cell_type != "code":
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    status, detail = "timeout", f"notebook time limit of {job.notebook_timeout:g} s reached before {_cell_label(notebook, index)}"
+                    break
+                client.timeout = max(1, int(min(job.cell_timeout, remaining)))
+                try:
+                    await client.async_execute_cell(cell, index)
+                except CellTimeoutError:
+                    limit = "cell" if job.cell_timeout <= remaining else "notebook"
+                    status, detail = "timeout", f"{_cell_label(notebook, index)} exceeded the {limit} time limit"
+                    break
+                except DeadKernelError:
+                    status, detail = "crashed", f"the kernel died in {_cell_label(notebook, index)}"
+                    break
+                executed.add(index)
+                if client.reply_status.get(index, ("ok", ""))[1] == "SystemExit":
+                    status, detail = "crashed", f"{_cell_label(notebook, index)} called sys.exit()"
+                    break
+    except (RuntimeError, DeadKernelError) as error:
+        if status == "ok":
+            status, detail = "crashed", f"the kernel stopped: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    finally:
+        atexit.unregister(client._cleanup_kernel)
+        await _shutdown(client, manager)
+    return _Run(notebook, executed, dict(client.reply_status), status, detail)
+
+
+async def _shutdown(client, manager) -> None:
+    """Close the client's channels, stop the kernel and kill whatever it left behind."""
+    if client.kc is not None:
+        client.kc.stop_channels()
+    try:
+        if manager.has_kernel:
+            await manager._async_shutdown_kernel(now=True)
+    except Exception:
+        pass
+    _kill_leftovers(manager)
+    manager.cleanup_resources()
+
+
+def _kill_leftovers(manager) -> None:
+    """Make sure no process of the kernel survives (its process group, or its bubblewrap namespace)."""
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    if process is None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=10)
+    except Exception:
+        pass
+
+
+def _test_points(cell: nbformat.NotebookNode) -> float:
+    """nbgrader's score for an executed test cell, ignoring stderr text (warnings are not failures)."""
+    from nbgrader.utils import determine_grade
+
+    scored = copy.deepcopy(cell)
+    scored.outputs = [o for o in scored.outputs if not (o.output_type == "stream" and o.get("name") == "stderr")]
+    points, _ = determine_grade(scored)
+    return float(points or 0)
+
+
+def score(run: _Run) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """Points per test grade id, and notes on tests voided because their guard did not run."""
+    tests: dict[str, tuple[float, float]] = {}
+    notes: list[str] = []
+    guard_ok = False
+    for index, cell in enumerate(run.notebook.cells):
+        token = cell.metadata.get("grader_token")
+        if token is not None:
+            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream")
+            guard_ok = index in run.executed and f"{TOKEN_PREFIX}{token}" in text
+            continue
+        if not is_graded(cell):
+            continue
+        grade_id = nbgrader_metadata(cell)["grade_id"]
+        available = float(nbgrader_metadata(cell).get("points", 0))
+        passed = index in run.executed and run.reply_status.get(index, ("error", ""))[0] == "ok"
+        if passed and not guard_ok:
+            notes.append(f"the grader's guard before {grade_id} was disabled; the test gets no points")
+            passed = False
+        tests[grade_id] = (_test_points(cell) if passed else 0.0, available)
+        guard_ok = False
+    return tests, notes
+
+
+def strip_grader_cells(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy without guard cells (the injected small values stay, so the feedback says it was a small run)."""
+    cleaned = copy.deepcopy(notebook)
+    cleaned.cells = [cell for cell in cleaned.cells if guard.GUARD_TAG not in cell.metadata.get("tags", [])]
+    return cleaned
+
+
+def _scratch(job: GradeJob) -> Path:
+    root = Path(job.scratch_root) if job.scratch_root else None
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="g", dir=root))
+
+
+def grade_job(job: GradeJob) -> GradeOutcome:
+    """Grade one submission (see the module docstring); never raises for anything the student did."""
+    source = nbformat.reads(job.source_text, as_version=4)
+    total = max_points(source)
+    try:
+        submission = parse_submission(job.submission)
+    except ValueError as error:
+        return GradeOutcome(GradeResult(0.0, total, "invalid", str(error)))
+    reason = wrong_notebook_reason(submission, source, job.notebook_name, job.other_notebooks)
+    if reason:
+        return GradeOutcome(GradeResult(0.0, total, "invalid", reason))
+    restored = restore(submission, source)
+    prepared = add_guards(restored.notebook, job.notebook_name)
+    use_bubblewrap = bubblewrap_available() if job.sandbox is None else job.sandbox
+    workdir = _scratch(job)
+    try:
+        run = asyncio.run(_execute(prepared, workdir, job, use_bubblewrap))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    tests, guard_notes = score(run)
+    points = sum(points for points, _ in tests.values())
+    failed = [grade_id for grade_id, (points, available) in tests.items() if points < available]
+    details = restored.notes + guard_notes + ([run.detail] if run.detail else [])
+    details.append(f"failed tests: {', '.join(failed)}" if failed else "all tests passed")
+    notebook = strip_grader_cells(run.notebook)
+    return GradeOutcome(
+        GradeResult(points, total, run.status, "; ".join(details)), tests, nbformat.writes(notebook)
+    )
+
+
+def grade_notebook(source: Path, submission: Path, workdir: Path, timeout: float | None = None) -> GradeResult:
+    """Grade one notebook file against its solution source (what ``labs demo`` uses).
+
+    ``workdir`` holds the scratch directory of the run; ``timeout`` bounds the
+    whole notebook in seconds (default 600).
+    """
+    job = GradeJob(
+        submission=Path(submission).read_bytes(),
+        source_text=Path(source).read_text(encoding="utf-8"),
+        notebook_name=Path(source).stem,
+        notebook_timeout=timeout or 600.0,
+        cell_timeout=min(timeout or 600.0, 600.0),
+        secret_paths=[str(Path(source).resolve().parent)],
+        scratch_root=str(workdir),
+    )
+    return grade_job(job).result

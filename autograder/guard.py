@@ -1,0 +1,120 @@
+"""Guard cells the grader adds around a submission before running it.
+
+``install_source`` runs first, before any student code: it imports the modules
+the tests rely on and snapshots them, together with the IPython shell's hooks.
+``bind_source`` runs right after the (restored) set-up cell and records which
+global names refer to modules. ``restore_source`` runs right before every test
+cell: it puts back every snapshotted attribute, rebinds those names, removes
+input/AST transformers, custom exception handlers, event callbacks, trace
+functions and replaced streams, then prints a per-cell token. A test whose
+guard did not print its token scores nothing.
+
+This defends against the tampering a student can do by accident or on
+purpose with ordinary Python (monkey-patching ``np.allclose``,
+``np.testing``, ``labs.checks``, the shell's transformers or exception
+handlers). Code running in the kernel can still, with enough effort, find and
+disable the guard itself; the sandbox bounds what such code can reach, and the
+token check turns a disabled guard into zero points rather than full points.
+"""
+
+from __future__ import annotations
+
+GUARD_TAG = "grader-guard"
+GUARDED_MODULES = ("builtins", "numpy", "numpy.testing", "labs", "labs.checks")
+
+_INSTALL = '''
+def _grader_guard_install():
+    import builtins, importlib, sys
+    shell = get_ipython()
+    modules = {}
+    for name in MODULE_NAMES:
+        try:
+            modules[name] = importlib.import_module(name)
+        except Exception:
+            pass
+    snapshot = {name: dict(vars(module)) for name, module in modules.items()}
+    classes = [cls for cls in type(shell).__mro__ if cls is not object]
+    class_snapshot = [(cls, dict(vars(cls))) for cls in classes]
+    hooks = {
+        "input_transformers_cleanup": list(shell.input_transformers_cleanup),
+        "input_transformers_post": list(shell.input_transformers_post),
+        "ast_transformers": list(shell.ast_transformers),
+        "line_transforms": list(shell.input_transformer_manager.line_transforms),
+        "cleanup_transforms": list(shell.input_transformer_manager.cleanup_transforms),
+        "token_transformers": list(shell.input_transformer_manager.token_transformers),
+    }
+    events = {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()}
+    instance_keys = set(vars(shell))
+    streams = (sys.stdout, sys.stderr, sys.excepthook, sys.displayhook)
+    bound = {}
+    setattr_, delattr_, setitem = builtins.setattr, builtins.delattr, dict.__setitem__
+
+    def bind():
+        bound.clear()
+        for key, value in list(shell.user_ns.items()):
+            if type(value) is type(sys) and not key.startswith("_"):
+                bound[key] = value
+
+    def restore(token):
+        sys.settrace(None)
+        sys.setprofile(None)
+        sys.stdout, sys.stderr, sys.excepthook, sys.displayhook = streams
+        for name, module in modules.items():
+            setitem(sys.modules, name, module)
+            current = vars(module)
+            for key, value in snapshot[name].items():
+                if current.get(key, snapshot) is not value:
+                    setattr_(module, key, value)
+        for cls, saved in class_snapshot:
+            for key, value in saved.items():
+                if vars(cls).get(key, saved) is not value:
+                    try:
+                        setattr_(cls, key, value)
+                    except (AttributeError, TypeError):
+                        pass
+            for key in [k for k in vars(cls) if k not in saved]:
+                try:
+                    delattr_(cls, key)
+                except (AttributeError, TypeError):
+                    pass
+        for key in [k for k in vars(shell) if k not in instance_keys]:
+            if callable(vars(shell)[key]):
+                delattr_(shell, key)
+        shell.input_transformers_cleanup[:] = hooks["input_transformers_cleanup"]
+        shell.input_transformers_post[:] = hooks["input_transformers_post"]
+        shell.ast_transformers[:] = hooks["ast_transformers"]
+        manager = shell.input_transformer_manager
+        manager.line_transforms[:] = hooks["line_transforms"]
+        manager.cleanup_transforms[:] = hooks["cleanup_transforms"]
+        manager.token_transformers[:] = hooks["token_transformers"]
+        shell.custom_exceptions = ()
+        for name in list(shell.events.callbacks):
+            shell.events.callbacks[name][:] = events.get(name, [])
+        for key, value in bound.items():
+            setitem(shell.user_ns, key, value)
+        streams[0].write(TOKEN_PREFIX + token + "\\n")
+        streams[0].flush()
+
+    return bind, restore
+
+
+_grader_guard_bind, _grader_guard_restore = _grader_guard_install()
+del _grader_guard_install
+'''
+
+
+def install_source(token_prefix: str) -> str:
+    """Code of the first guard cell (snapshots); ``token_prefix`` starts every guard token line."""
+    return (
+        _INSTALL.replace("MODULE_NAMES", repr(GUARDED_MODULES)).replace("TOKEN_PREFIX", repr(token_prefix)).strip()
+    )
+
+
+def bind_source() -> str:
+    """Code of the guard cell placed after the set-up cell."""
+    return "_grader_guard_bind()"
+
+
+def restore_source(token: str) -> str:
+    """Code of the guard cell placed before a test cell; it prints ``token`` when it ran."""
+    return f"_grader_guard_restore({token!r})"

@@ -1,0 +1,336 @@
+"""A small fixture course and every kind of submission the grader must handle, built by code.
+
+The fixture assignment ``lab9_fixture`` has one notebook, ``Part1_Fixture``:
+three TODO cells and three test cells worth 2, 3 and 5 points (10 in all),
+each with visible checks and hidden tests. Its set-up cell imports NumPy and
+``labs.checks`` only, so a run takes a couple of seconds.
+
+:data:`CASES` maps a case name to a function building the submitted bytes and
+the exact result the grader must produce (score, status, words the detail must
+contain).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+ASSIGNMENT = "lab9_fixture"
+NOTEBOOK = "Part1_Fixture"
+OTHER_ASSIGNMENT = "lab8_other"
+OTHER_NOTEBOOK = "Part1_Other"
+
+SOLUTIONS = {
+    "square": "def square(values):\n    return np.asarray(values) ** 2",
+    "mean_rows": "def mean_rows(matrix):\n    return np.asarray(matrix, dtype=float).mean(axis=1)",
+    "clip_unit": "def clip_unit(values):\n    return np.clip(np.asarray(values, dtype=float), 0.0, 1.0)",
+}
+TESTS = {
+    "square": (2, "labs.checks.check_equal('square of [1, 2, 3]', square([1, 2, 3]), np.array([1, 4, 9]))",
+               "assert np.array_equal(square([-2, 5]), np.array([4, 25]))"),
+    "mean_rows": (3, "labs.checks.check_close('row means', mean_rows([[1, 3], [2, 2]]), np.array([2.0, 2.0]))",
+                  "assert np.allclose(mean_rows([[0, 0, 3], [1, 1, 1]]), [1.0, 1.0])\n"
+                  "np.testing.assert_allclose(mean_rows(np.eye(2) * 4), [2.0, 2.0])"),
+    "clip_unit": (5, "labs.checks.check_close('clip to [0, 1]', clip_unit([-1, 0.5, 2]), np.array([0.0, 0.5, 1.0]))",
+                  "assert np.allclose(clip_unit([3.0, -0.25, 0.75]), [1.0, 0.0, 0.75])"),
+}
+STUB = 'raise NotImplementedError("Replace this line with your code (see the TODO above), then run the cell.")'
+SETUP = "import numpy as np\nimport labs\nimport labs.checks\nnp.random.seed(0)"
+PARAMETERS = 'num_values = 1000\nSMALL_RUN_VALUES = {"num_values": 10}'
+
+
+def _answer_cell(name: str, body: str) -> nbformat.NotebookNode:
+    meta = {"grade": False, "grade_id": name, "locked": False, "schema_version": 3, "solution": True, "task": False}
+    text = f"# TODO: write {name}.\n### BEGIN SOLUTION\n{body}\n### END SOLUTION"
+    return nbformat.v4.new_code_cell(text, metadata={"nbgrader": meta})
+
+
+def _test_cell(name: str, points: int, visible: str, hidden: str) -> nbformat.NotebookNode:
+    meta = {"grade": True, "grade_id": f"test_{name}", "locked": True, "points": points, "schema_version": 3,
+            "solution": False, "task": False}
+    text = f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS"
+    return nbformat.v4.new_code_cell(text, metadata={"nbgrader": meta})
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    """The solution source of the fixture notebook."""
+    cells = [
+        nbformat.v4.new_markdown_cell("# Fixture lab, Part 1: small NumPy functions"),
+        nbformat.v4.new_code_cell(SETUP, metadata={"tags": ["setup"]}),
+        nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+    ]
+    for name, body in SOLUTIONS.items():
+        points, visible, hidden = TESTS[name]
+        cells += [nbformat.v4.new_markdown_cell(f"## {name}"), _answer_cell(name, body),
+                  _test_cell(name, points, visible, hidden)]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
+def other_source_notebook() -> nbformat.NotebookNode:
+    """A second assignment's notebook, for the wrong-assignment case."""
+    meta = {"grade": True, "grade_id": "test_other", "locked": True, "points": 1, "schema_version": 3,
+            "solution": False, "task": False}
+    answer = {"grade": False, "grade_id": "other", "locked": False, "schema_version": 3, "solution": True,
+              "task": False}
+    cells = [
+        nbformat.v4.new_markdown_cell("# Other lab"),
+        nbformat.v4.new_code_cell(SETUP, metadata={"tags": ["setup"]}),
+        nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("### BEGIN SOLUTION\nvalue = 1\n### END SOLUTION", metadata={"nbgrader": answer}),
+        nbformat.v4.new_code_cell("assert value == 1", metadata={"nbgrader": meta}),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
+def _student_version(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """What students receive: solutions replaced by the stub, hidden tests removed (as nbgrader does)."""
+    from autograder.restore import strip_hidden_tests
+
+    student = copy.deepcopy(notebook)
+    for cell in student.cells:
+        if cell.cell_type != "code":
+            continue
+        if "### BEGIN SOLUTION" in cell.source:
+            head = cell.source.split("### BEGIN SOLUTION")[0]
+            tail = cell.source.split("### END SOLUTION")[1]
+            cell.source = head + STUB + tail
+        cell.source = strip_hidden_tests(cell.source)
+    return student
+
+
+def write_course(root: Path) -> Path:
+    """Write the fixture sources as ``root/lab9_fixture/solutions/Part1_Fixture.ipynb`` (and the other lab)."""
+    for assignment, name, notebook in [(ASSIGNMENT, NOTEBOOK, source_notebook()),
+                                       (OTHER_ASSIGNMENT, OTHER_NOTEBOOK, other_source_notebook())]:
+        path = Path(root) / assignment / "solutions" / f"{name}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, path)
+    return Path(root)
+
+
+def blank() -> nbformat.NotebookNode:
+    """The unchanged student notebook."""
+    return _student_version(source_notebook())
+
+
+def with_answers(answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The student notebook with the given answer bodies filled in."""
+    notebook = blank()
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = f"# TODO: write {grade_id}.\n{answers[grade_id]}"
+    return notebook
+
+
+def _cell(notebook: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _insert_after(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
+    index = notebook.cells.index(_cell(notebook, grade_id))
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(code))
+    return notebook
+
+
+def _bytes(notebook: nbformat.NotebookNode) -> bytes:
+    return nbformat.writes(notebook).encode("utf-8")
+
+
+@dataclass
+class Case:
+    """One fixture submission and what the grader must say about it."""
+
+    data: bytes
+    score: float
+    status: str
+    detail_contains: list[str] = field(default_factory=list)
+    file_name: str = f"{NOTEBOOK}.ipynb"
+    assignment: str = ASSIGNMENT
+    extra_files: dict[str, bytes] = field(default_factory=dict)
+
+
+WRONG = {"square": "def square(values):\n    return np.asarray(values) * 2",
+         "mean_rows": "def mean_rows(matrix):\n    return np.asarray(matrix, dtype=float).sum(axis=1)",
+         "clip_unit": "def clip_unit(values):\n    return np.asarray(values, dtype=float)"}
+
+
+def _full() -> Case:
+    return Case(_bytes(with_answers(SOLUTIONS)), 10, "ok", ["all tests passed"])
+
+
+def _partial() -> Case:
+    answers = {"square": SOLUTIONS["square"], "clip_unit": SOLUTIONS["clip_unit"]}
+    return Case(_bytes(with_answers(answers)), 7, "ok", ["failed tests: test_mean_rows"])
+
+
+def _visible_only() -> Case:
+    """Passes the visible check of mean_rows but not its hidden tests (hard-codes the example)."""
+    answers = dict(SOLUTIONS, mean_rows="def mean_rows(matrix):\n    return np.array([2.0, 2.0])")
+    return Case(_bytes(with_answers(answers)), 7, "ok", ["failed tests: test_mean_rows"])
+
+
+def _edited_test() -> Case:
+    notebook = with_answers({"square": SOLUTIONS["square"]})
+    _cell(notebook, "test_clip_unit").source = "print('[PASS] trust me')"
+    _cell(notebook, "test_mean_rows").source = "pass"
+    return Case(_bytes(notebook), 2, "ok", ["test cell test_clip_unit was edited", "test cell test_mean_rows was edited"])
+
+
+def _deleted_test() -> Case:
+    notebook = with_answers({"square": WRONG["square"], "clip_unit": SOLUTIONS["clip_unit"]})
+    notebook.cells.remove(_cell(notebook, "test_square"))
+    return Case(_bytes(notebook), 5, "ok", ["test cell test_square was missing"])
+
+
+def _lost_metadata() -> Case:
+    notebook = with_answers(SOLUTIONS)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("test_square", "mean_rows"):
+            del cell.metadata["nbgrader"]
+    return Case(_bytes(notebook), 10, "ok", ["test cell test_square had lost its nbgrader metadata"])
+
+
+def _lost_metadata_and_edited() -> Case:
+    notebook = with_answers({"square": WRONG["square"]})
+    cell = _cell(notebook, "test_square")
+    del cell.metadata["nbgrader"]
+    cell.source = "print('[PASS] square')"
+    return Case(_bytes(notebook), 0, "ok", ["test cell test_square was missing"])
+
+
+def _colab_copy() -> Case:
+    notebook = with_answers({"square": SOLUTIONS["square"], "mean_rows": SOLUTIONS["mean_rows"]})
+    index = notebook.cells.index(_cell(notebook, "test_square"))
+    notebook.cells.insert(index + 1, copy.deepcopy(notebook.cells[index]))
+    answer = notebook.cells.index(_cell(notebook, "mean_rows"))
+    notebook.cells.insert(answer + 1, copy.deepcopy(notebook.cells[answer]))
+    fake_numpy = b"def allclose(*args, **kwargs):\n    return True\narray_equal = allclose\n"
+    return Case(_bytes(notebook), 5, "ok", ["duplicate of test cell test_square ignored"],
+                file_name=f"Copy of {NOTEBOOK}.ipynb", extra_files={"numpy.py": fake_numpy})
+
+
+def _stderr_warnings() -> Case:
+    answers = {name: body.replace("    return", "    import sys, warnings\n    warnings.warn('deprecated thing')\n"
+                                               "    print('W0000 tf warning', file=sys.stderr)\n    return", 1)
+               for name, body in SOLUTIONS.items()}
+    return Case(_bytes(with_answers(answers)), 10, "ok", ["all tests passed"])
+
+
+def _hostile(code: str, score: float, status: str, detail: list[str], where: str = "square") -> Callable[[], Case]:
+    def build() -> Case:
+        notebook = _insert_after(with_answers(SOLUTIONS), where, code)
+        return Case(_bytes(notebook), score, status, detail)
+
+    return build
+
+
+def _invalid(data: bytes, detail: str, file_name: str = f"{NOTEBOOK}.ipynb") -> Callable[[], Case]:
+    return lambda: Case(data, 0, "invalid", [detail], file_name=file_name)
+
+
+def _wrong_assignment() -> Case:
+    return Case(_bytes(_student_version(other_source_notebook())), 0, "invalid", ["this file is lab8_other/Part1_Other"])
+
+
+def _other_nbformat() -> bytes:
+    return json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": []}],
+                       "cells": []}).encode()
+
+
+PATCH_ALL = """
+import numpy, numpy.testing, labs.checks
+numpy.allclose = lambda *a, **k: True
+numpy.array_equal = lambda *a, **k: True
+numpy.testing.assert_allclose = lambda *a, **k: None
+labs.checks.check_close = lambda *a, **k: print('[PASS] patched')
+labs.checks.check_equal = lambda *a, **k: print('[PASS] patched')
+"""
+TRANSFORMER = """
+def _blank_tests(lines):
+    text = ''.join(lines)
+    return ['pass\\n'] if ('check' in text or 'assert' in text) else lines
+get_ipython().input_transformers_cleanup.append(_blank_tests)
+"""
+SWALLOW = """
+def _swallow(shell, etype, value, tb, tb_offset=None):
+    return None
+get_ipython().set_custom_exc((AssertionError, Exception), _swallow)
+"""
+REBIND_NP = """
+class _Yes:
+    def __getattr__(self, name):
+        return lambda *a, **k: True
+np = _Yes()
+"""
+DISABLE_GUARD = "del _grader_guard_restore"
+#: If the kernel can read a solution source or the autograder's code, it breaks its own answer.
+READ_SECRETS = """
+import glob, importlib.util
+found = glob.glob('/work/**/solutions/*.ipynb', recursive=True) + glob.glob('/tmp/**/*.ipynb', recursive=True)
+spec = importlib.util.find_spec('autograder.grading')
+if found or spec is not None:
+    square = None
+"""
+#: If the kernel reaches any network address, it breaks its own answer.
+NETWORK = """
+import socket
+for address in [('1.1.1.1', 53), ('pypi.org', 443)]:
+    try:
+        socket.create_connection(address, timeout=3).close()
+        square = None
+    except OSError:
+        pass
+"""
+
+def _cheat(code: str, detail: list[str]) -> Callable[[], Case]:
+    def build() -> Case:
+        notebook = with_answers(WRONG)
+        notebook.cells.insert(3, nbformat.v4.new_code_cell(code))
+        return Case(_bytes(notebook), 0, "ok", detail)
+
+    return build
+
+
+CASES: dict[str, Callable[[], Case]] = {
+    "blank": lambda: Case(_bytes(blank()), 0, "ok", ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "full": _full,
+    "partial": _partial,
+    "visible_only": _visible_only,
+    "invalid_json": _invalid(b'{"cells": [', "not valid JSON"),
+    "empty_file": _invalid(b"", "the file is empty"),
+    "other_nbformat": _invalid(_other_nbformat(), "notebook format 3 is not supported"),
+    "wrong_assignment": _wrong_assignment,
+    "odd_file_name": _invalid(_bytes(with_answers(SOLUTIONS)), "is not a notebook of", file_name="my homework.ipynb"),
+    "edited_test": _edited_test,
+    "deleted_test": _deleted_test,
+    "lost_metadata": _lost_metadata,
+    "lost_metadata_and_edited": _lost_metadata_and_edited,
+    "colab_copy": _colab_copy,
+    "stderr_warnings": _stderr_warnings,
+    "infinite_loop": _hostile("while True:\n    pass", 2, "timeout", ["exceeded the cell time limit"]),
+    "sys_exit": _hostile("import sys\nsys.exit()", 2, "crashed", ["called sys.exit()"]),
+    "os_exit": _hostile("import os\nos._exit(1)", 2, "crashed", ["the kernel died in cell"]),
+    "segfault": _hostile("import ctypes\nctypes.string_at(0)", 2, "crashed", ["the kernel died in cell"]),
+    "fork_bomb": _hostile("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+                          2, "timeout", ["exceeded the cell time limit"]),
+    "huge_allocation": _hostile("import numpy\nbig = numpy.ones(30 * 1024**3 // 8)", 10, "ok", ["all tests passed"]),
+    "huge_output": _hostile("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * (1024**2))", 10, "ok",
+                            ["all tests passed"]),
+    "patched_checks": _cheat(PATCH_ALL, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "input_transformer": _cheat(TRANSFORMER, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "exception_handler": _cheat(SWALLOW, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "rebound_numpy": _cheat(REBIND_NP, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "disabled_guard": _cheat(DISABLE_GUARD, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "reads_secrets": _hostile(READ_SECRETS, 10, "ok", ["all tests passed"]),
+    "network": _hostile(NETWORK, 10, "ok", ["all tests passed"]),
+}
