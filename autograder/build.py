@@ -1,0 +1,287 @@
+"""Generate the student notebooks from their solution sources.
+
+``labs build`` does, for every ``lab*/solutions/*.ipynb``:
+
+1. stamp the source: Colab badge under the title, install block of the set-up
+   cell with :data:`REPOSITORY_URL`, outputs cleared;
+2. run nbgrader's generate_assignment on it (solutions become
+   ``raise NotImplementedError(...)`` stubs, hidden tests are removed, cells are
+   locked and checksummed);
+3. stamp the student version with its own badge and write it beside ``solutions/``;
+4. check the pair (:func:`student_version_problems`).
+
+It also refreshes the badge table in README.md between the badge markers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from autograder.notebooks import (
+    NotebookError,
+    cells_with_tag,
+    clear_outputs,
+    is_answer,
+    nbgrader_metadata,
+    notebook_text,
+    parameters_cell_index,
+    read_notebook,
+    small_run_values,
+    write_notebook,
+)
+
+#: The project's public repository: the one place the URL lives.
+REPOSITORY_URL = "https://github.com/intro-deep-learning-labs/intro-deep-learning-labs"
+BRANCH = "main"
+
+SETUP_TAG = "setup"
+SETUP_END_LINE = "labs.report_device()"
+CODE_STUB = 'raise NotImplementedError("Replace this line with your code (see the TODO above), then run the cell.")'
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+README_START = "<!-- notebook-badges:start -->"
+README_END = "<!-- notebook-badges:end -->"
+
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def setup_prelude() -> str:
+    """The install block every set-up cell starts with (ends with ``labs.report_device()``)."""
+    return "\n".join(
+        [
+            "# Set-up: in Colab this installs the course helpers (`labs`); locally it does nothing.",
+            "import importlib, importlib.util, subprocess, sys",
+            f'LABS_REPOSITORY = "{REPOSITORY_URL}"',
+            'if importlib.util.find_spec("labs") is None:',
+            '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"git+{LABS_REPOSITORY}"], check=True)',
+            "    importlib.invalidate_caches()",
+            "import labs",
+            SETUP_END_LINE,
+        ]
+    )
+
+
+def colab_url(relative_path: str) -> str:
+    """The Colab address that opens ``relative_path`` (POSIX, from the repository root)."""
+    owner_repo = REPOSITORY_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/{relative_path}"
+
+
+def badge_markdown(relative_path: str) -> str:
+    """Markdown for an "Open in Colab" badge linking to ``relative_path``."""
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(relative_path)})"
+
+
+def solution_sources(root: Path) -> list[Path]:
+    """Every solution source under ``root``: ``lab*/solutions/*.ipynb``, sorted."""
+    return sorted(Path(root).glob("lab*/solutions/*.ipynb"))
+
+
+def student_path(source: Path) -> Path:
+    """Where the student version of ``source`` lives: beside ``solutions/``."""
+    return source.parent.parent / source.name
+
+
+def _stamp(notebook: nbformat.NotebookNode, relative_path: str, name: str) -> None:
+    """Put the badge into the title cell and the install block into the set-up cell, in place."""
+    markdown = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
+    if not markdown or not markdown[0].source.lstrip().startswith("#"):
+        raise NotebookError(f"{name}: the first markdown cell must start with the '# Title' line.")
+    title_lines = [line for line in markdown[0].source.splitlines() if BADGE_IMAGE not in line]
+    markdown[0].source = "\n".join([title_lines[0], "", badge_markdown(relative_path)] + title_lines[1:]).replace(
+        "\n\n\n", "\n\n"
+    )
+    setup = cells_with_tag(notebook, SETUP_TAG)
+    if len(setup) != 1:
+        raise NotebookError(f"{name}: needs exactly one code cell tagged '{SETUP_TAG}' (found {len(setup)}).")
+    cell = notebook.cells[setup[0]]
+    lines = cell.source.splitlines()
+    if SETUP_END_LINE not in (line.strip() for line in lines):
+        raise NotebookError(f"{name}: the set-up cell must contain the install block ending with '{SETUP_END_LINE}'.")
+    end = [line.strip() for line in lines].index(SETUP_END_LINE)
+    cell.source = "\n".join([setup_prelude()] + lines[end + 1 :])
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def _generate_with_nbgrader(source: Path, assignment: str) -> nbformat.NotebookNode:
+    """Run nbgrader's GenerateAssignment on one notebook in a scratch course; return the release."""
+    from nbgrader.apps import NbGraderAPI  # noqa: F401  (registers nbgrader's config classes)
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="labs-build-") as scratch:
+        course = Path(scratch)
+        (course / "source" / assignment).mkdir(parents=True)
+        shutil.copy(source, course / "source" / assignment / source.name)
+        config = Config()
+        config.CourseDirectory.root = str(course)
+        config.CourseDirectory.assignment_id = assignment
+        config.GenerateAssignment.no_database = True
+        config.SaveCells.enabled = False
+        config.GenerateAssignment.force = True
+        config.ClearSolutions.code_stub = {"python": CODE_STUB}
+        config.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+        coursedir = CourseDirectory(config=config)
+        converter = GenerateAssignment(coursedir=coursedir, config=config)
+        converter.log.setLevel(logging.WARNING)
+        converter.start()
+        released = course / "release" / assignment / source.name
+        if not released.exists():
+            raise NotebookError(f"{source}: nbgrader did not produce a student version; see the messages above.")
+        return nbformat.read(released, as_version=4)
+
+
+def _region_lines(source_text: str, begin: str, end: str) -> set[str]:
+    """Stripped, non-blank lines found between ``begin`` and ``end`` markers."""
+    found, inside = set(), False
+    for line in source_text.splitlines():
+        stripped = line.strip()
+        if stripped == begin:
+            inside = True
+        elif stripped == end:
+            inside = False
+        elif inside and stripped:
+            found.add(stripped)
+    return found
+
+
+def _outside_region_lines(notebook: nbformat.NotebookNode) -> set[str]:
+    """Stripped lines of the notebook outside every solution and hidden-test region."""
+    lines: set[str] = set()
+    for cell in notebook.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped in (SOLUTION_BEGIN, HIDDEN_BEGIN):
+                inside = True
+            elif stripped in (SOLUTION_END, HIDDEN_END):
+                inside = False
+            elif not inside:
+                lines.add(stripped)
+    return lines
+
+
+def student_version_problems(source: nbformat.NotebookNode, student: nbformat.NotebookNode, name: str) -> list[str]:
+    """Everything wrong with a student version, one sentence each (empty when it is fine).
+
+    Checks: valid nbformat; no outputs; no solution line or hidden-test line of the
+    source (other than lines that also appear outside those regions); every answer
+    cell has a stub that raises NotImplementedError under a ``# TODO`` prompt; the
+    parameters cell and its small values are present.
+    """
+    problems: list[str] = []
+    try:
+        nbformat.validate(student)
+    except nbformat.ValidationError as error:
+        problems.append(f"{name}: not a valid notebook ({str(error).splitlines()[0]}).")
+    shared = _outside_region_lines(source)
+    secret: set[str] = set()
+    for cell in source.cells:
+        secret |= _region_lines(cell.source, SOLUTION_BEGIN, SOLUTION_END)
+        secret |= _region_lines(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+    secret -= shared
+    student_lines = {line.strip() for cell in student.cells for line in cell.source.splitlines()}
+    for line in sorted(secret & student_lines):
+        problems.append(f"{name}: leaks solution or hidden-test text: {line!r}.")
+    for marker in (SOLUTION_BEGIN, HIDDEN_BEGIN):
+        if marker in student_lines:
+            problems.append(f"{name}: still contains the marker {marker!r}.")
+    for index, cell in enumerate(student.cells):
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
+            problems.append(f"{name}: cell {index} has outputs; committed notebooks have none.")
+        if is_answer(cell) and cell.cell_type == "code":
+            grade_id = nbgrader_metadata(cell).get("grade_id", f"cell {index}")
+            if "raise NotImplementedError" not in cell.source:
+                problems.append(f"{name}: answer cell {grade_id} has no NotImplementedError stub.")
+            if "# TODO" not in cell.source:
+                problems.append(f"{name}: answer cell {grade_id} has no '# TODO' prompt saying what to write.")
+    try:
+        parameters_cell_index(student, name)
+        small_run_values(student, name)
+    except NotebookError as error:
+        problems.append(str(error))
+    return problems
+
+
+def build_notebook(source: Path, root: Path) -> Path:
+    """Stamp ``source`` in place and write its student version beside ``solutions/``.
+
+    Returns the student version's path. ``root`` is the repository root, from which
+    the Colab badges' paths are taken.
+    """
+    source, root = Path(source), Path(root)
+    name = _relative(source, root)
+    notebook = read_notebook(source)
+    clear_outputs(notebook)
+    _stamp(notebook, name, name)
+    small_run_values(notebook, name)
+    new_text = notebook_text(notebook)
+    if source.read_text(encoding="utf-8") != new_text:
+        write_notebook(notebook, source)
+    assignment = source.parent.parent.name
+    student = _generate_with_nbgrader(source, assignment)
+    target = student_path(source)
+    clear_outputs(student)
+    _stamp(student, _relative(target, root), name)
+    problems = student_version_problems(notebook, student, _relative(target, root))
+    if problems:
+        raise NotebookError(" ".join(problems))
+    write_notebook(student, target)
+    return target
+
+
+def readme_badge_table(root: Path) -> str:
+    """The README's table of student notebooks with their Colab badges."""
+    rows = ["| lab | notebook | open |", "|---|---|---|"]
+    for source in solution_sources(root):
+        target = _relative(student_path(source), root)
+        rows.append(f"| `{source.parent.parent.name}` | [{source.stem}]({target}) | {badge_markdown(target)} |")
+    if len(rows) == 2:
+        rows.append("| | no lab notebooks yet | |")
+    return "\n".join(rows)
+
+
+def update_readme(root: Path) -> bool:
+    """Rewrite the badge table between the README markers; return True if it changed."""
+    readme = Path(root) / "README.md"
+    if not readme.exists():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(text):
+        return False
+    new_text = pattern.sub(lambda _: f"{README_START}\n{readme_badge_table(root)}\n{README_END}", text)
+    if new_text != text:
+        readme.write_text(new_text, encoding="utf-8")
+        return True
+    return False
+
+
+def build(root: Path, show_progress: bool = True) -> tuple[list[Path], list[str]]:
+    """Build every student notebook under ``root``; return (built paths, error sentences).
+
+    One notebook that fails to build is reported and the others are still built.
+    """
+    from tqdm.auto import tqdm
+
+    built, errors = [], []
+    sources = solution_sources(root)
+    for source in tqdm(sources, desc="Building student notebooks", unit="notebook", disable=not show_progress):
+        try:
+            built.append(build_notebook(source, root))
+        except NotebookError as error:
+            errors.append(str(error))
+        except Exception as error:  # nbgrader reports metadata problems with its own exception types
+            errors.append(f"{_relative(source, root)}: nbgrader could not generate it: {error}")
+    update_readme(root)
+    return built, errors

@@ -1,0 +1,174 @@
+"""Run a notebook headless, cell by cell, with a progress bar.
+
+The executed copy and every file the notebook writes land in
+``OUT/<notebook name>/``. The run happens in a scratch folder beside it that is
+renamed into place only when the run succeeds, so a failed run leaves nothing
+half-written behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.notebooks import (
+    NotebookError,
+    inject_small_values,
+    nbgrader_metadata,
+    parameters_cell_index,
+    read_notebook,
+    write_notebook,
+)
+
+
+@dataclass
+class CellError:
+    """An exception raised by one cell."""
+
+    index: int
+    name: str
+    value: str
+    grade_id: str | None = None
+    is_answer: bool = False
+
+    def describe(self) -> str:
+        """One line: which cell (counted from 1, as in the file) and what it raised."""
+        where = f"cell {self.index + 1}" + (f" ({self.grade_id})" if self.grade_id else "")
+        value = self.value.strip().splitlines()[0] if self.value.strip() else ""
+        return f"{where} raised {self.name}" + (f": {value[:200]}" if value else "")
+
+
+@dataclass
+class RunResult:
+    """The outcome of one headless run."""
+
+    notebook: str
+    seconds: float
+    errors: list[CellError] = field(default_factory=list)
+    output: Path | None = None
+    executed: nbformat.NotebookNode | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def first_error(self) -> str:
+        """``notebook: cell N (...) raised Error: message``, or an empty string."""
+        return f"{self.notebook}: {self.errors[0].describe()}" if self.errors else ""
+
+
+def _cell_error(cell: nbformat.NotebookNode, index: int) -> CellError | None:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            meta = nbgrader_metadata(cell)
+            return CellError(index, output.get("ename", "Error"), output.get("evalue", ""),
+                             meta.get("grade_id"), bool(meta.get("solution")))
+    return None
+
+
+def execute(
+    notebook: nbformat.NotebookNode,
+    workdir: Path,
+    name: str,
+    cell_timeout: float = 600,
+    stop_on_error: bool = True,
+    show_progress: bool = True,
+) -> tuple[nbformat.NotebookNode, list[CellError]]:
+    """Execute ``notebook`` in ``workdir`` with a fresh kernel; return it and the cell errors.
+
+    With ``stop_on_error`` the run ends at the first cell that raises; otherwise
+    every cell runs and every error is collected. A cell that exceeds
+    ``cell_timeout`` seconds, or a kernel that dies, counts as that cell's error.
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from tqdm.auto import tqdm
+
+    client = NotebookClient(
+        notebook, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    errors: list[CellError] = []
+    code_cells = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    # The kernel's own stderr (TensorFlow's C++ start-up logs) is not part of the
+    # notebook; errors reach us through the messaging protocol.
+    kernel_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore::DeprecationWarning")
+    with client.setup_kernel(cwd=str(workdir), env=kernel_env, stderr=subprocess.DEVNULL):
+        for index in tqdm(code_cells, desc=name, unit="cell", disable=not show_progress, leave=False):
+            cell = notebook.cells[index]
+            try:
+                client.execute_cell(cell, index)
+            except CellTimeoutError:
+                errors.append(CellError(index, "CellTimeoutError", f"the cell ran longer than {cell_timeout:.0f} s",
+                                        nbgrader_metadata(cell).get("grade_id")))
+                break
+            except DeadKernelError:
+                errors.append(CellError(index, "DeadKernelError", "the kernel died (crash or out of memory)",
+                                        nbgrader_metadata(cell).get("grade_id")))
+                break
+            error = _cell_error(cell, index)
+            if error is not None:
+                errors.append(error)
+                if stop_on_error:
+                    break
+    return notebook, errors
+
+
+def run_notebook(
+    path: Path,
+    out_dir: Path,
+    small: bool = False,
+    cell_timeout: float = 600,
+    stop_on_error: bool = True,
+    show_progress: bool = True,
+    keep_on_error: bool = False,
+) -> RunResult:
+    """Run the notebook at ``path``; save the executed copy and artifacts in ``out_dir/<stem>/``.
+
+    Args:
+        small: inject the parameters cell's ``SMALL_RUN_VALUES`` first.
+        cell_timeout: seconds any one cell may take.
+        stop_on_error: end at the first failing cell (else run every cell).
+        keep_on_error: keep the output folder even when a cell failed (used by
+            tests that expect errors, such as the student versions).
+
+    Raises:
+        NotebookError: the path is not a readable notebook, or it has no
+            ``parameters`` cell.
+    """
+    path, out_dir = Path(path), Path(out_dir)
+    notebook = read_notebook(path)
+    name = str(path)
+    parameters_cell_index(notebook, name)
+    if small:
+        notebook = inject_small_values(notebook, name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / path.stem
+    scratch = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".partial", dir=out_dir))
+    start = time.perf_counter()
+    try:
+        executed, errors = execute(notebook, scratch, path.name, cell_timeout, stop_on_error, show_progress)
+        if small:  # report cell positions as they are in the file, without the injected cell
+            injected_at = parameters_cell_index(notebook, name) + 1
+            for error in errors:
+                error.index -= error.index > injected_at
+        seconds = time.perf_counter() - start
+        result = RunResult(name, seconds, errors, executed=executed)
+        if errors and not keep_on_error:
+            return result
+        write_notebook(executed, scratch / path.name)
+        if final.exists():
+            shutil.rmtree(final)
+        scratch.rename(final)
+        result.output = final / path.name
+        return result
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,167 @@
+"""Reading, writing and inspecting notebooks, and the small-run parameters.
+
+Every notebook has one code cell tagged ``parameters`` holding the full-run
+values and a ``SMALL_RUN_VALUES`` dict literal; a small run injects those
+values in a new cell (tagged ``injected-parameters``) right after it, the
+convention papermill uses.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+SMALL_VALUES_NAME = "SMALL_RUN_VALUES"
+
+
+class NotebookError(ValueError):
+    """A notebook file that cannot be used; the message is one sentence."""
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """Read and validate a version-4 notebook, raising :class:`NotebookError` with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotebookError(f"{path}: no such notebook file; check the path.")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise NotebookError(f"{path}: the file is empty, not a notebook.")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NotebookError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}); re-download the notebook.") from None
+    if not isinstance(raw, dict) or "cells" not in raw:
+        raise NotebookError(f"{path}: JSON but not a notebook (no 'cells' list).")
+    if raw.get("nbformat") != 4:
+        raise NotebookError(f"{path}: notebook format {raw.get('nbformat')} is not supported; save it as nbformat 4.")
+    notebook = nbformat.reads(text, as_version=4)
+    try:
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise NotebookError(f"{path}: invalid notebook ({first_line}).") from None
+    return notebook
+
+
+def notebook_text(notebook: nbformat.NotebookNode) -> str:
+    """The canonical on-disk text of a notebook: nbformat's JSON with a final newline."""
+    return nbformat.writes(notebook, version=4).rstrip("\n") + "\n"
+
+
+def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Write ``notebook`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = notebook_text(notebook)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def clear_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove outputs and execution counts in place (keeps all cell metadata); return the notebook."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    return notebook
+
+
+def cell_tags(cell: nbformat.NotebookNode) -> list[str]:
+    """The cell's tags (empty list when it has none)."""
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def cells_with_tag(notebook: nbformat.NotebookNode, tag: str) -> list[int]:
+    """Indices of the cells carrying ``tag``."""
+    return [index for index, cell in enumerate(notebook.cells) if tag in cell_tags(cell)]
+
+
+def nbgrader_metadata(cell: nbformat.NotebookNode) -> dict[str, Any]:
+    """The cell's nbgrader metadata (empty dict when it has none)."""
+    return dict(cell.get("metadata", {}).get("nbgrader", {}))
+
+
+def is_graded(cell: nbformat.NotebookNode) -> bool:
+    """True for autograder test cells (nbgrader ``grade`` without ``solution``)."""
+    meta = nbgrader_metadata(cell)
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_answer(cell: nbformat.NotebookNode) -> bool:
+    """True for cells the student writes (nbgrader ``solution``)."""
+    return bool(nbgrader_metadata(cell).get("solution"))
+
+
+def parameters_cell_index(notebook: nbformat.NotebookNode, name: str = "notebook") -> int:
+    """Index of the single code cell tagged ``parameters``."""
+    found = [i for i in cells_with_tag(notebook, PARAMETERS_TAG) if notebook.cells[i].cell_type == "code"]
+    if len(found) != 1:
+        problem = "has no code cell tagged 'parameters'" if not found else f"has {len(found)} cells tagged 'parameters'"
+        raise NotebookError(
+            f"{name} {problem}; tag exactly one code cell 'parameters' holding the run-size values and {SMALL_VALUES_NAME}."
+        )
+    return found[0]
+
+
+def small_run_values(notebook: nbformat.NotebookNode, name: str = "notebook") -> dict[str, Any]:
+    """The ``SMALL_RUN_VALUES`` dict literal of the parameters cell.
+
+    Every key must also be assigned in the parameters cell, so that a small run
+    replaces values rather than inventing new ones.
+    """
+    index = parameters_cell_index(notebook, name)
+    source = notebook.cells[index].source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise NotebookError(f"{name}: the parameters cell does not parse ({error.msg}, line {error.lineno}).") from None
+    assigned: set[str] = set()
+    values: dict[str, Any] | None = None
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+            target = statement.targets[0].id
+            if target == SMALL_VALUES_NAME:
+                try:
+                    values = ast.literal_eval(statement.value)
+                except ValueError:
+                    raise NotebookError(f"{name}: {SMALL_VALUES_NAME} must be a dict of literal values.") from None
+            else:
+                assigned.add(target)
+    if not isinstance(values, dict):
+        raise NotebookError(f"{name}: the parameters cell has no {SMALL_VALUES_NAME} = {{...}} dict literal.")
+    unknown = sorted(set(values) - assigned)
+    if unknown:
+        raise NotebookError(
+            f"{name}: {SMALL_VALUES_NAME} sets {', '.join(unknown)}, which the parameters cell does not assign."
+        )
+    return values
+
+
+def inject_small_values(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Return a copy of ``notebook`` with the small values injected after the parameters cell."""
+    values = small_run_values(notebook, name)
+    injected = copy.deepcopy(notebook)
+    index = parameters_cell_index(injected, name)
+    lines = ["# Injected for a small run: values that check the code quickly, not full results."]
+    lines += [f"{key} = {value!r}" for key, value in values.items()]
+    summary = ", ".join(f"{key}={value!r}" for key, value in values.items())
+    lines.append(f"print({('Small run (results are not meaningful): ' + summary)!r})")
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
+    injected.cells.insert(index + 1, cell)
+    return injected

@@ -1,0 +1,128 @@
+"""The ``labs`` command: build, run and demo the notebooks; release and grade.
+
+Only argparse is imported at start-up so that ``labs --help`` is instant; each
+subcommand imports what it needs (nbgrader, nbclient, TensorFlow in kernels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The repository checkout to work on: the nearest folder (from ``start`` or the
+    current directory upwards) holding ``pyproject.toml`` and ``labs/``; failing that,
+    the checkout this package was installed from in editable mode."""
+    start = Path(start or Path.cwd()).resolve()
+    for folder in [start, *start.parents]:
+        if (folder / "pyproject.toml").is_file() and (folder / "labs").is_dir():
+            return folder
+    installed_from = Path(__file__).resolve().parent.parent
+    if (installed_from / "pyproject.toml").is_file():
+        return installed_from
+    raise SystemExit("labs: run this inside a checkout of the labs repository (no pyproject.toml with labs/ found).")
+
+
+def _build(args: argparse.Namespace) -> int:
+    from autograder.build import build
+
+    root = project_root()
+    built, errors = build(root)
+    for path in built:
+        print(f"built {path.relative_to(root)}")
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    if not built and not errors:
+        print("No lab notebooks yet (nothing under lab*/solutions/).")
+    return 1 if errors else 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from autograder.execute import run_notebook
+    from autograder.notebooks import NotebookError
+
+    try:
+        result = run_notebook(Path(args.notebook), Path(args.out), small=args.small, cell_timeout=args.timeout)
+    except NotebookError as error:
+        print(f"labs run: {error}", file=sys.stderr)
+        return 2
+    if not result.ok:
+        print(f"labs run: {result.first_error()} (nothing was saved)", file=sys.stderr)
+        return 1
+    print(f"{args.notebook}: ran in {result.seconds:.0f} s; executed copy and artifacts in {result.output.parent}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from autograder.demo import demo
+
+    return demo(project_root(), Path(args.out), grade=not args.no_grade, cell_timeout=args.timeout)
+
+
+def _release(args: argparse.Namespace) -> int:
+    from autograder.cli import release_command
+
+    return release_command(Path(args.out) if args.out else None)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from autograder.cli import grade_command
+
+    if args.workers is not None and args.workers < 1:
+        print("labs grade: --workers must be at least 1.", file=sys.stderr)
+        return 2
+    if args.timeout is not None and args.timeout <= 0:
+        print("labs grade: --timeout must be a positive number of seconds.", file=sys.stderr)
+        return 2
+    return grade_command(Path(args.submissions), Path(args.out), args.workers, args.timeout, args.force, args.scheduler)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``labs`` command."""
+    parser = argparse.ArgumentParser(
+        prog="labs",
+        description="Build, run, release and grade the deep-learning lab notebooks.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="regenerate the student notebooks from their solution sources and check them")
+    build.set_defaults(handler=_build)
+
+    run = commands.add_parser("run", help="execute one notebook headless and save the executed copy")
+    run.add_argument("notebook", help="path to a .ipynb file")
+    run.add_argument("--small", action="store_true", help="inject the notebook's SMALL_RUN_VALUES (quick check)")
+    run.add_argument("--out", default="runs", help="folder for the executed copy and artifacts (default: runs/)")
+    run.add_argument("--timeout", type=float, default=1800, help="seconds any one cell may take (default 1800)")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="build, run every solution with small values, grade the runs, print a table")
+    demo.add_argument("--out", default="runs/demo", help="folder for the executed notebooks (default: runs/demo)")
+    demo.add_argument("--no-grade", action="store_true", help="skip grading the runs")
+    demo.add_argument("--timeout", type=float, default=900, help="seconds any one cell may take (default 900)")
+    demo.set_defaults(handler=_demo)
+
+    release = commands.add_parser("release", help="generate the nbgrader assignments for students")
+    release.add_argument("--out", help="course folder to write (default: release/)")
+    release.set_defaults(handler=_release)
+
+    grade = commands.add_parser("grade", help="grade a folder or .zip of submissions into a CSV and feedback")
+    grade.add_argument("submissions", help="folder <student>/<assignment>/<Notebook>.ipynb, or a .zip of it")
+    grade.add_argument("--out", required=True, help="output folder: grades.csv, feedback/, gradebook")
+    grade.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
+    grade.add_argument("--timeout", type=float, default=None, help="seconds one notebook may take")
+    grade.add_argument("--force", action="store_true", help="re-grade submissions already graded")
+    grade.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (extra 'cluster')")
+    grade.set_defaults(handler=_grade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``labs`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

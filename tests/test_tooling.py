@@ -1,0 +1,149 @@
+"""The notebook tooling on a tiny generated lab: build, small runs, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.build import REPOSITORY_URL, build, colab_url, setup_prelude
+from autograder.execute import run_notebook
+from autograder.notebooks import NotebookError, inject_small_values, read_notebook, small_run_values
+from notebook_factory import tiny_source, write_tiny_lab
+
+
+def _source_text(notebook) -> str:
+    return "\n".join(cell.source for cell in notebook.cells)
+
+
+def test_build_writes_a_student_version_with_stubs_and_no_hidden_tests(tiny_lab: Path):
+    built, errors = build(tiny_lab, show_progress=False)
+    assert errors == []
+    student = read_notebook(built[0])
+    text = _source_text(student)
+    assert built[0] == tiny_lab / "lab9_tiny" / "Part1_Tiny.ipynb"
+    assert "raise NotImplementedError(" in text
+    assert "return 2 * np.asarray(values)" not in text
+    assert "double([-7])" not in text, "hidden test leaked"
+    assert "double([1, 2])" in text, "visible test lost"
+    assert colab_url("lab9_tiny/Part1_Tiny.ipynb") in student.cells[0].source
+
+
+def test_build_stamps_the_repository_url_and_badges_into_sources_and_readme(tiny_lab: Path):
+    source = tiny_lab / "lab9_tiny" / "solutions" / "Part1_Tiny.ipynb"
+    notebook = read_notebook(source)
+    notebook.cells[1].source = notebook.cells[1].source.replace(REPOSITORY_URL, "https://example.invalid/old")
+    nbformat.write(notebook, source)
+    build(tiny_lab, show_progress=False)
+    stamped = read_notebook(source)
+    assert stamped.cells[1].source.startswith(setup_prelude())
+    assert colab_url("lab9_tiny/solutions/Part1_Tiny.ipynb") in stamped.cells[0].source
+    assert colab_url("lab9_tiny/Part1_Tiny.ipynb") in (tiny_lab / "README.md").read_text()
+
+
+def test_build_is_idempotent(tiny_lab: Path):
+    build(tiny_lab, show_progress=False)
+    first = {path: path.read_text() for path in tiny_lab.rglob("*.ipynb")}
+    build(tiny_lab, show_progress=False)
+    assert {path: path.read_text() for path in tiny_lab.rglob("*.ipynb")} == first
+
+
+def test_one_broken_source_is_reported_and_the_others_still_build(tiny_lab: Path):
+    broken = tiny_source()
+    broken.cells[2].metadata["tags"] = []  # no parameters cell any more
+    write_tiny_lab(tiny_lab, broken, name="Part2_Broken")
+    built, errors = build(tiny_lab, show_progress=False)
+    assert [path.name for path in built] == ["Part1_Tiny.ipynb"]
+    assert len(errors) == 1 and "Part2_Broken" in errors[0] and "parameters" in errors[0]
+
+
+def test_small_values_are_injected_after_the_parameters_cell():
+    notebook = inject_small_values(tiny_source())
+    assert notebook.cells[3].metadata["tags"] == ["injected-parameters"]
+    assert "num_steps = 5" in notebook.cells[3].source
+    assert "Small run" in notebook.cells[3].source
+
+
+def test_small_values_must_name_parameters_the_cell_assigns():
+    notebook = tiny_source()
+    notebook.cells[2].source = "num_steps = 10\nSMALL_RUN_VALUES = {'num_stepz': 1}"
+    with pytest.raises(NotebookError, match="num_stepz"):
+        small_run_values(notebook)
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [("", "empty"), ("{not json", "not valid JSON"), (json.dumps({"nbformat": 3, "cells": []}), "format 3")],
+)
+def test_unreadable_notebooks_get_one_sentence(tmp_path: Path, content: str, reason: str):
+    path = tmp_path / "bad.ipynb"
+    path.write_text(content)
+    with pytest.raises(NotebookError, match=reason):
+        read_notebook(path)
+
+
+@pytest.mark.notebook
+def test_run_saves_the_executed_copy_and_artifacts(tiny_lab: Path, tmp_path: Path):
+    notebook = tiny_source([nbformat.v4.new_code_cell("open('artifact.txt', 'w').write(str(total))")])
+    source = write_tiny_lab(tiny_lab, notebook, name="Part3_Artifact")
+    result = run_notebook(source, tmp_path / "out", small=True, show_progress=False)
+    assert result.ok, result.first_error()
+    assert (tmp_path / "out" / "Part3_Artifact" / "artifact.txt").read_text() == "10"
+    executed = read_notebook(result.output)
+    printed = "".join(output.get("text", "") for cell in executed.cells for output in cell.get("outputs", []))
+    assert "Small run" in printed and "[PASS] double" in printed
+
+
+@pytest.mark.notebook
+def test_a_failing_cell_is_named_and_nothing_is_left_behind(tiny_lab: Path, tmp_path: Path):
+    notebook = tiny_source([nbformat.v4.new_code_cell("raise ValueError('the tune is empty')")])
+    source = write_tiny_lab(tiny_lab, notebook, name="Part4_Fails")
+    out = tmp_path / "out"
+    completed = subprocess.run(
+        [sys.executable, "-m", "labs.cli", "run", str(source), "--small", "--out", str(out)],
+        capture_output=True, text=True, cwd=tiny_lab,
+    )
+    assert completed.returncode == 1
+    last_line = completed.stderr.strip().splitlines()[-1]
+    assert "Part4_Fails.ipynb" in last_line and "cell 8 " in last_line and "ValueError: the tune is empty" in last_line
+    assert list(out.iterdir()) == []
+
+
+def test_run_with_a_wrong_path_exits_non_zero_with_one_line(tmp_path: Path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "labs.cli", "run", str(tmp_path / "nope.ipynb")], capture_output=True, text=True
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().count("\n") == 0 and "no such notebook" in completed.stderr
+
+
+def test_run_refuses_a_notebook_without_parameters_cell(tiny_lab: Path, tmp_path: Path):
+    notebook = tiny_source()
+    notebook.cells[2].metadata["tags"] = []
+    source = write_tiny_lab(tiny_lab, notebook, name="Part5_NoParameters")
+    with pytest.raises(NotebookError, match="no code cell tagged 'parameters'"):
+        run_notebook(source, tmp_path / "out", small=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_starts_without_tensorflow_or_nbgrader():
+    code = (
+        "import sys, contextlib, io\n"
+        "from labs.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+        "heavy = [name for name in ('tensorflow', 'nbgrader', 'nbclient', 'music21', 'gymnasium') if name in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "[]"
+
+
+def test_importing_labs_has_no_side_effects():
+    code = "import sys, labs\nprint(sorted(m for m in ('tensorflow', 'nbgrader', 'matplotlib') if m in sys.modules))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "[]" and completed.stderr == ""
