@@ -1,0 +1,56 @@
+"""Student self-checks: pass lines, failure sentences, and resistance to patching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labs import checks
+
+
+def test_a_passing_check_prints_pass(capsys):
+    checks.check_equal("sum", 3, 3)
+    assert capsys.readouterr().out == "[PASS] sum\n"
+
+
+def test_a_failing_check_says_expected_and_got():
+    with pytest.raises(AssertionError, match=r"\[FAIL\] rank: expected 2, got 3\. Hint: count the axes"):
+        checks.check_equal("rank", 3, 2, hint="count the axes")
+
+
+def test_check_shape_accepts_none_as_any_size(capsys):
+    checks.check_shape("batch", np.zeros((4, 10)), (None, 10))
+    with pytest.raises(AssertionError, match=r"expected shape \(None, 11\), got shape \(4, 10\)"):
+        checks.check_shape("batch", np.zeros((4, 10)), (None, 11))
+
+
+def test_check_close_rejects_wrong_shape_and_nan():
+    with pytest.raises(AssertionError, match="shape"):
+        checks.check_close("values", np.zeros(3), np.zeros(4))
+    with pytest.raises(AssertionError, match="NaN"):
+        checks.check_close("values", np.array([np.nan]), np.array([0.0]))
+
+
+def test_check_close_accepts_tensors():
+    tf = pytest.importorskip("tensorflow")
+    checks.check_close("tensor", tf.constant([1.0, 2.0]), [1.0, 2.0 + 1e-9])
+
+
+def test_check_type_names_both_types():
+    with pytest.raises(AssertionError, match="expected a ndarray, got a list"):
+        checks.check_type("inputs", [1, 2], np.ndarray)
+
+
+def test_patching_numpy_comparisons_does_not_change_a_check(monkeypatch):
+    monkeypatch.setattr(np, "allclose", lambda *args, **kwargs: True)
+    monkeypatch.setattr(np, "isclose", lambda *args, **kwargs: np.array(True))
+    monkeypatch.setattr(np, "array_equal", lambda *args, **kwargs: True)
+    with pytest.raises(AssertionError):
+        checks.check_close("values", [1.0], [2.0])
+    with pytest.raises(AssertionError):
+        checks.check_equal("values", np.array([1]), np.array([2]))
+
+
+def test_check_requires_a_true_boolean_not_a_truthy_object():
+    with pytest.raises(AssertionError):
+        checks.check("non-empty list is not True", [1], "the condition to hold")
