@@ -60,6 +60,14 @@ def test_source_follows_the_notebook_conventions(source: Path):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_source_is_colab_compatible_by_construction(source: Path):
+    text = "\n".join(cell.source for cell in read_notebook(source).cells)
+    for local in ("/work/", "/home/", "/tmp/", "/root/", "C:\\"):
+        assert local not in text, f"local path {local!r} in {source.name}: use paths relative to the working folder"
+    assert "ipywidgets" not in text, "widgets need a front-end extension; use plots, Audio or HTML instead"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_every_todo_is_followed_by_a_graded_test(source: Path):
     cells = read_notebook(source).cells
     answers = [index for index, cell in enumerate(cells) if is_answer(cell) and cell.cell_type == "code"]

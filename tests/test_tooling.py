@@ -147,3 +147,21 @@ def test_importing_labs_has_no_side_effects():
     code = "import sys, labs\nprint(sorted(m for m in ('tensorflow', 'nbgrader', 'matplotlib') if m in sys.modules))"
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "[]" and completed.stderr == ""
+
+
+@pytest.mark.notebook
+def test_demo_runs_the_written_parts_and_lists_the_missing_ones(tmp_path: Path, capsys):
+    from autograder.demo import COURSE, demo
+
+    (tmp_path / "pyproject.toml").write_text("")
+    write_tiny_lab(tmp_path)
+    part1 = tmp_path / "lab1_music" / "solutions" / "Part1_TensorFlow.ipynb"
+    part1.parent.mkdir(parents=True)
+    (tmp_path / "lab9_tiny" / "solutions" / "Part1_Tiny.ipynb").rename(part1)
+    exit_code = demo(tmp_path, tmp_path / "runs", grade=False)
+    table = capsys.readouterr().out
+    assert exit_code == 0
+    assert "| lab1_music  | Part1_TensorFlow       | ok" in table
+    missing_rows = [line for line in table.splitlines() if "not written yet" in line]
+    assert len(missing_rows) == sum(len(parts) for parts in COURSE.values()) - 1
+    assert (tmp_path / "lab1_music" / "Part1_TensorFlow.ipynb").exists()
