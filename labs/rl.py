@@ -381,6 +381,8 @@ def save_checkpoint(directory: str | os.PathLike, model, optimizer, state: dict)
     except TypeError as error:
         raise TypeError(f"state must hold only JSON types (numbers, strings, lists, dicts): {error}.") from None
     directory.parent.mkdir(parents=True, exist_ok=True)
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
     staging = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=directory.parent))
     model.save_weights(staging / _WEIGHTS_FILE)
     np.savez(staging / _OPTIMIZER_FILE, *[np.asarray(variable) for variable in optimizer.variables])
