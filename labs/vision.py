@@ -1,0 +1,490 @@
+"""Images for Lab 2: handwritten digits, chest X-rays and class activation maps.
+
+Data sets
+---------
+* **MNIST** (:data:`MNIST`): 70,000 handwritten digits, 28x28 grey levels, from the
+  copy Keras serves (same URL and sha256 as ``keras.datasets.mnist``). It is
+  downloaded once into the cache of :mod:`labs.data`.
+* **scikit-learn's digits** (:func:`load_sklearn_digits`): 1,797 real handwritten
+  digits, 8x8, that ship inside scikit-learn (UCI "Optical Recognition of
+  Handwritten Digits"). Without a network, or with ``LABS_OFFLINE=1``,
+  :func:`load_mnist` uses them instead, upsampled to 20x20 and centred in a 28x28
+  frame as MNIST digits are, and says so.
+* **PneumoniaMNIST** (:func:`load_pneumonia_mnist`): 5,856 paediatric chest X-rays,
+  28x28, from MedMNIST v2 (CC BY 4.0). MedMNIST documents an MD5 for the file, not
+  a sha256, so the caller passes the sha256 they checked.
+* **Generated chest X-rays** (:func:`generate_chest_xrays`): a synthetic set in which
+  the label is decided by an opacity at a known place, so that a class activation
+  map can be checked against the opacity's box.
+
+Class activation maps (Zhou et al., "Learning Deep Features for Discriminative
+Localization", CVPR 2016): for a network whose last convolution feeds a global
+average pooling and one dense layer, the map for class ``c`` is
+``sum_k w[k, c] * F_k(x, y)``, the feature maps weighted by that class's dense
+weights, upsampled to the input size.
+
+All images here are float32 arrays in [0, 1] of shape (N, H, W, 1); labels are
+int64 arrays of shape (N,). Boxes are int arrays (top, left, bottom, right) in
+pixels, bottom and right exclusive.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from labs.data import DatasetUnavailable, RemoteFile, fetch
+
+MNIST = RemoteFile(
+    name="mnist.npz",
+    url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+    sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+    licence="MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0; the npz copy served for keras.datasets.mnist",
+)
+
+PNEUMONIA_MNIST_URL = "https://zenodo.org/records/10519652/files/pneumoniamnist.npz?download=1"
+PNEUMONIA_MNIST_MD5 = "28209eda62fecd6e6a2d98b1501bb15f"
+PNEUMONIA_MNIST_LICENCE = "PneumoniaMNIST from MedMNIST v2 (Yang et al., Scientific Data 2023), CC BY 4.0"
+
+DIGIT_NAMES = tuple(str(digit) for digit in range(10))
+GENERATED_XRAY_CLASSES = ("normal", "opacity")
+PNEUMONIA_CLASSES = ("normal", "pneumonia")
+
+
+@dataclass
+class ImageDataset:
+    """A labelled image set split into training and test images.
+
+    Attributes:
+        train_images, test_images: float32 arrays (N, H, W, 1) in [0, 1].
+        train_labels, test_labels: int64 arrays (N,) of class indices.
+        class_names: one name per class index.
+        name: which data set this really is (say it when reporting results).
+        test_boxes: for generated sets, int array (N_test, 4) of the object box
+            (top, left, bottom, right) per test image, -1 where there is none.
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
+    name: str
+    test_boxes: np.ndarray | None = None
+
+    def describe(self) -> str:
+        """One line: data set name, image size and split sizes."""
+        height, width = self.train_images.shape[1:3]
+        return (
+            f"{self.name}: {len(self.train_images):,} training and {len(self.test_images):,} test images "
+            f"of {height}x{width} pixels, {len(self.class_names)} classes."
+        )
+
+
+def offline_mode() -> bool:
+    """True when ``LABS_OFFLINE`` is set to anything but ``""``/``"0"``: loaders then never download."""
+    return os.environ.get("LABS_OFFLINE", "") not in ("", "0")
+
+
+def resize_matrix(source_size: int, target_size: int) -> np.ndarray:
+    """Linear-interpolation matrix of shape (target_size, source_size).
+
+    Pixel centres are aligned as in ``tf.image.resize(..., "bilinear")``:
+    target pixel ``i`` samples source coordinate ``(i + 0.5) * source / target - 0.5``,
+    clamped to the image. ``M @ image @ M.T`` resizes a square image.
+    """
+    if source_size < 1 or target_size < 1:
+        raise ValueError(f"sizes must be positive, got {source_size} -> {target_size}.")
+    coordinates = (np.arange(target_size) + 0.5) * source_size / target_size - 0.5
+    coordinates = np.clip(coordinates, 0.0, source_size - 1)
+    lower = np.floor(coordinates).astype(int)
+    upper = np.minimum(lower + 1, source_size - 1)
+    fraction = coordinates - lower
+    matrix = np.zeros((target_size, source_size))
+    rows = np.arange(target_size)
+    np.add.at(matrix, (rows, lower), 1.0 - fraction)
+    np.add.at(matrix, (rows, upper), fraction)
+    return matrix
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of square images (N, S, S) to (N, size, size), float32."""
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"images must have shape (N, S, S), got {images.shape}.")
+    matrix = resize_matrix(images.shape[1], size)
+    return np.einsum("ij,njk,lk->nil", matrix, images, matrix).astype(np.float32)
+
+
+def _split(images: np.ndarray, labels: np.ndarray, test_fraction: float, seed: int):
+    """Stratified shuffle split: returns train_images, train_labels, test_images, test_labels."""
+    generator = np.random.default_rng(seed)
+    test_indices = []
+    for label in np.unique(labels):
+        members = generator.permutation(np.flatnonzero(labels == label))
+        test_indices.extend(members[: int(round(test_fraction * len(members)))])
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[test_indices] = True
+    train_order = generator.permutation(np.flatnonzero(~is_test))
+    test_order = generator.permutation(np.flatnonzero(is_test))
+    return images[train_order], labels[train_order], images[test_order], labels[test_order]
+
+
+def load_sklearn_digits(test_fraction: float = 0.25, seed: int = 0) -> ImageDataset:
+    """scikit-learn's 1,797 handwritten digits, made MNIST-like: (N, 28, 28, 1) in [0, 1].
+
+    The 8x8 images (grey levels 0-16) are upsampled to 20x20 and centred in a
+    28x28 frame, the way MNIST centres its 20x20 digits. The split is stratified
+    by digit and fixed by ``seed``.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}.")
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    small = digits.images.astype(np.float32) / 16.0
+    images = np.zeros((len(small), 28, 28), dtype=np.float32)
+    images[:, 4:24, 4:24] = np.clip(resize_images(small, 20), 0.0, 1.0)
+    labels = digits.target.astype(np.int64)
+    train_x, train_y, test_x, test_y = _split(images[..., None], labels, test_fraction, seed)
+    return ImageDataset(
+        train_x, train_y, test_x, test_y, DIGIT_NAMES,
+        name="scikit-learn digits (UCI handwritten digits, 8x8 upsampled to 28x28)",
+    )
+
+
+def read_mnist_npz(path: str | Path) -> ImageDataset:
+    """Read an ``mnist.npz`` (keys x_train, y_train, x_test, y_test; uint8 images 28x28)."""
+    with np.load(path, allow_pickle=False) as archive:
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(archive.files)
+        if missing:
+            raise ValueError(f"{path} is not an MNIST npz file (missing {sorted(missing)}); delete it and fetch it again.")
+        arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+    return ImageDataset(
+        (arrays["x_train"].astype(np.float32) / 255.0)[..., None],
+        arrays["y_train"].astype(np.int64),
+        (arrays["x_test"].astype(np.float32) / 255.0)[..., None],
+        arrays["y_test"].astype(np.int64),
+        DIGIT_NAMES,
+        name="MNIST",
+    )
+
+
+def load_mnist(
+    fallback: bool = True, directory: str | Path | None = None, remote: RemoteFile = MNIST
+) -> ImageDataset:
+    """Load MNIST (downloaded once, sha256-checked, cached); print which data set is used.
+
+    With ``fallback=True``, when MNIST cannot be had (no network, ``LABS_OFFLINE=1``
+    with no cached copy, or a corrupt download, which :func:`labs.data.fetch`
+    deletes), the reason is printed and scikit-learn's digits are returned instead
+    (:func:`load_sklearn_digits`); ``dataset.name`` says which one you got.
+
+    Raises:
+        DatasetUnavailable: MNIST cannot be had and ``fallback`` is False.
+    """
+    from labs.data import cache_dir
+
+    target = (Path(directory) if directory is not None else cache_dir()) / remote.name
+    try:
+        if offline_mode() and not target.exists():
+            raise DatasetUnavailable(
+                f"LABS_OFFLINE is set and {target} does not exist, so {remote.name} was not downloaded "
+                f"from {remote.url}; copy the file there (sha256 {remote.sha256}) or unset LABS_OFFLINE."
+            )
+        dataset = read_mnist_npz(fetch(remote, directory=directory))
+    except (DatasetUnavailable, ValueError, OSError) as error:
+        if not fallback:
+            raise
+        print(f"MNIST is not available here. {error}")
+        dataset = load_sklearn_digits()
+        print(f"Using {dataset.name} instead of MNIST: accuracies are not comparable with MNIST's.")
+    print(dataset.describe())
+    return dataset
+
+
+def load_pneumonia_mnist(
+    sha256: str, directory: str | Path | None = None, url: str = PNEUMONIA_MNIST_URL
+) -> ImageDataset:
+    """PneumoniaMNIST chest X-rays (28x28; 4,708 training, 624 test images).
+
+    MedMNIST publishes an MD5 for ``pneumoniamnist.npz``
+    (:data:`PNEUMONIA_MNIST_MD5`) but no sha256, so this loader does not ship one:
+    download the file once, check ``md5sum pneumoniamnist.npz`` against the MD5,
+    and pass the output of ``sha256sum`` here. Put the file in the cache
+    directory of :mod:`labs.data` (or pass ``url="file:///path/to/file"``) to
+    work offline.
+
+    Raises:
+        ValueError: ``sha256`` is not a 64-character hex digest.
+        DatasetUnavailable: no network and no valid cached copy, or a corrupt file.
+    """
+    if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
+        raise ValueError(
+            "sha256 must be the 64-hex-digit sha256 of pneumoniamnist.npz; MedMNIST publishes only its MD5 "
+            f"({PNEUMONIA_MNIST_MD5}), so check that with md5sum and pass the output of sha256sum."
+        )
+    remote = RemoteFile("pneumoniamnist.npz", url, sha256.lower(), PNEUMONIA_MNIST_LICENCE)
+    path = fetch(remote, directory=directory, url=url)
+    with np.load(path, allow_pickle=False) as archive:
+        needed = {"train_images", "train_labels", "test_images", "test_labels"}
+        if not needed <= set(archive.files):
+            raise ValueError(f"{path} is not a PneumoniaMNIST npz file (keys {archive.files}); delete it and fetch it again.")
+        arrays = {key: archive[key] for key in needed}
+    return ImageDataset(
+        (arrays["train_images"].astype(np.float32) / 255.0)[..., None],
+        arrays["train_labels"].reshape(-1).astype(np.int64),
+        (arrays["test_images"].astype(np.float32) / 255.0)[..., None],
+        arrays["test_labels"].reshape(-1).astype(np.int64),
+        PNEUMONIA_CLASSES,
+        name="PneumoniaMNIST (MedMNIST v2, CC BY 4.0)",
+    )
+
+
+def _chest_background(generator: np.random.Generator, size: int) -> np.ndarray:
+    """One synthetic frontal chest image (size, size) in [0, 1]: body, two lungs, ribs, spine."""
+    rows, cols = np.mgrid[0:size, 0:size] / size
+    body = ((cols - 0.5) / 0.42) ** 2 + ((rows - 0.5) / 0.44) ** 2 < 1.0
+    image = np.where(body, 0.55, 0.08)
+    for side in (-1, 1):
+        centre_col = 0.5 + side * generator.uniform(0.17, 0.2)
+        centre_row = generator.uniform(0.47, 0.53)
+        lung = ((cols - centre_col) / generator.uniform(0.12, 0.14)) ** 2 + (
+            (rows - centre_row) / generator.uniform(0.26, 0.3)
+        ) ** 2 < 1.0
+        image = np.where(lung, 0.42, image)
+    rib_phase = generator.uniform(0, 2 * np.pi)
+    ribs = 0.05 * np.clip(np.sin(2 * np.pi * 7 * rows + 3.0 * (cols - 0.5) ** 2 + rib_phase), 0, 1)
+    image = image + np.where(image < 0.45, ribs, 0.0)
+    spine = np.abs(cols - 0.5) < 0.04
+    image = np.where(spine & body, image + 0.08, image)
+    return image
+
+
+def generate_chest_xrays(
+    num_images: int, image_size: int = 64, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Generate chest-X-ray-like images whose label is decided by a local opacity.
+
+    Every image shows a body, two dark lungs, ribs and a spine with random jitter
+    and noise; half of the images carry one or two bright thin "tubes"
+    (distractors, in both classes). Label 1 images have a round opacity of radius
+    about ``image_size / 12`` inside a lung; label 0 images have none. The classes
+    alternate, so any prefix is balanced.
+
+    Returns:
+        images: float32 (num_images, image_size, image_size, 1) in [0, 1].
+        labels: int64 (num_images,), 1 where there is an opacity.
+        boxes: int64 (num_images, 4), the opacity's (top, left, bottom, right),
+            bottom/right exclusive; all -1 for label 0.
+    """
+    if num_images < 1:
+        raise ValueError(f"num_images must be at least 1, got {num_images}.")
+    if image_size < 24:
+        raise ValueError(f"image_size must be at least 24 pixels, got {image_size}.")
+    generator = np.random.default_rng(seed)
+    images = np.empty((num_images, image_size, image_size), dtype=np.float32)
+    labels = (np.arange(num_images) % 2).astype(np.int64)
+    boxes = np.full((num_images, 4), -1, dtype=np.int64)
+    rows, cols = np.mgrid[0:image_size, 0:image_size].astype(float)
+    for index in range(num_images):
+        image = _chest_background(generator, image_size)
+        if generator.random() < 0.5:
+            for _ in range(generator.integers(1, 3)):
+                start = generator.uniform(0.15, 0.85, size=2) * image_size
+                angle = generator.uniform(0, np.pi)
+                direction = np.array([np.sin(angle), np.cos(angle)])
+                offset_rows, offset_cols = rows - start[0], cols - start[1]
+                along = offset_rows * direction[0] + offset_cols * direction[1]
+                across = np.abs(offset_rows * direction[1] - offset_cols * direction[0])
+                tube = (across < 0.8) & (along > 0) & (along < image_size * 0.35)
+                image = np.where(tube, image + 0.35, image)
+        if labels[index] == 1:
+            radius = image_size / 12 * generator.uniform(0.85, 1.2)
+            side = generator.choice([-1, 1])
+            centre_row = generator.uniform(0.32, 0.68) * image_size
+            centre_col = (0.5 + side * generator.uniform(0.15, 0.21)) * image_size
+            distance = np.hypot(rows - centre_row, cols - centre_col)
+            image = image + 0.4 * np.clip(1.2 - distance / radius, 0.0, 1.0) ** 0.5
+            boxes[index] = [
+                max(int(np.floor(centre_row - radius)), 0),
+                max(int(np.floor(centre_col - radius)), 0),
+                min(int(np.ceil(centre_row + radius)) + 1, image_size),
+                min(int(np.ceil(centre_col + radius)) + 1, image_size),
+            ]
+        image = image + generator.normal(0.0, 0.04, size=image.shape)
+        images[index] = np.clip(image, 0.0, 1.0)
+    return images[..., None], labels, boxes
+
+
+def load_chest_xrays(
+    source: str = "generated",
+    num_train: int = 2000,
+    num_test: int = 400,
+    image_size: int = 64,
+    sha256: str | None = None,
+    directory: str | Path | None = None,
+) -> ImageDataset:
+    """Chest X-rays for Part 3: ``"generated"`` (boxes known) or ``"pneumoniamnist"``.
+
+    ``num_train``/``num_test`` and ``image_size`` apply to the generated set;
+    PneumoniaMNIST comes as published and needs ``sha256`` (see
+    :func:`load_pneumonia_mnist`). Prints which data set is used.
+    """
+    if source == "pneumoniamnist":
+        dataset = load_pneumonia_mnist(sha256 or "", directory=directory)
+    elif source == "generated":
+        train_x, train_y, _ = generate_chest_xrays(num_train, image_size, seed=1)
+        test_x, test_y, test_boxes = generate_chest_xrays(num_test, image_size, seed=2)
+        dataset = ImageDataset(
+            train_x, train_y, test_x, test_y, GENERATED_XRAY_CLASSES,
+            name="generated chest X-rays (class decided by an opacity at a known place)",
+            test_boxes=test_boxes,
+        )
+    else:
+        raise ValueError(f"source must be 'generated' or 'pneumoniamnist', got {source!r}.")
+    print(dataset.describe())
+    return dataset
+
+
+def class_activation_map(
+    features: np.ndarray, weights: np.ndarray, class_index: int, output_size: tuple[int, int]
+) -> np.ndarray:
+    """Reference class activation map for one image.
+
+    Args:
+        features: last-convolution feature maps, shape (h, w, C).
+        weights: dense-layer kernel, shape (C, num_classes).
+        class_index: which class's weights to use.
+        output_size: (H, W) of the input image.
+
+    Returns:
+        float32 array (H, W): ``features @ weights[:, class_index]``, bilinearly upsampled.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    if features.ndim != 3 or weights.ndim != 2 or features.shape[-1] != weights.shape[0]:
+        raise ValueError(
+            f"features must be (h, w, C) and weights (C, classes) with the same C, got {features.shape} and {weights.shape}."
+        )
+    low_resolution = features @ weights[:, class_index]
+    row_matrix = resize_matrix(low_resolution.shape[0], output_size[0])
+    col_matrix = resize_matrix(low_resolution.shape[1], output_size[1])
+    return (row_matrix @ low_resolution @ col_matrix.T).astype(np.float32)
+
+
+def cam_peaks(cams: np.ndarray) -> np.ndarray:
+    """Arg-max (row, column) of each map in ``cams`` (N, H, W); int array (N, 2)."""
+    cams = np.asarray(cams)
+    if cams.ndim != 3:
+        raise ValueError(f"cams must have shape (N, H, W), got {cams.shape}.")
+    flat = cams.reshape(len(cams), -1).argmax(axis=1)
+    return np.stack(np.unravel_index(flat, cams.shape[1:]), axis=1)
+
+
+def cam_hits(cams: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Bool array (N,): the arg-max of each CAM lies inside its box (top, left, bottom, right)."""
+    peaks = cam_peaks(cams)
+    boxes = np.asarray(boxes)
+    if boxes.shape != (len(peaks), 4):
+        raise ValueError(f"boxes must have shape ({len(peaks)}, 4), one per map, got {boxes.shape}.")
+    return (
+        (peaks[:, 0] >= boxes[:, 0]) & (peaks[:, 0] < boxes[:, 2])
+        & (peaks[:, 1] >= boxes[:, 1]) & (peaks[:, 1] < boxes[:, 3])
+    )
+
+
+def plot_digits(images: np.ndarray, labels: Sequence[int], count: int = 24, columns: int = 8):
+    """Grid of the first ``count`` digits (N, 28, 28, 1) titled with their labels; returns the figure."""
+    from labs.plotting import image_grid
+
+    count = min(count, len(images))
+    return image_grid(images[:count], titles=[f"label {int(label)}" for label in labels[:count]], columns=columns)
+
+
+def plot_predictions(
+    images: np.ndarray,
+    labels: Sequence[int],
+    probabilities: np.ndarray,
+    class_names: Sequence[str] = DIGIT_NAMES,
+    count: int = 12,
+    columns: int = 4,
+):
+    """Each image with its predicted class and confidence, and a bar chart of all classes.
+
+    The title and the predicted bar are red where the prediction is wrong; the
+    true class's bar is blue. ``probabilities`` has shape (N, num_classes).
+    """
+    import matplotlib.pyplot as plt
+
+    probabilities = np.asarray(probabilities)
+    count = min(count, len(images))
+    rows = int(np.ceil(count / columns))
+    figure, axes = plt.subplots(rows, 2 * columns, figsize=(3.2 * columns, 1.9 * rows), squeeze=False,
+                                gridspec_kw={"width_ratios": [1, 1.3] * columns})
+    for axis in axes.flat:
+        axis.axis("off")
+    for index in range(count):
+        image_axis = axes[index // columns, 2 * (index % columns)]
+        bar_axis = axes[index // columns, 2 * (index % columns) + 1]
+        predicted, truth = int(np.argmax(probabilities[index])), int(labels[index])
+        color = "black" if predicted == truth else "red"
+        image_axis.imshow(images[index][..., 0], cmap="gray")
+        image_axis.set_title(f"{class_names[predicted]} ({probabilities[index, predicted]:.0%})", color=color, fontsize=9)
+        bar_colors = ["lightgray"] * probabilities.shape[1]
+        bar_colors[predicted] = "red" if predicted != truth else "tab:blue"
+        bar_colors[truth] = "tab:blue"
+        bar_axis.axis("on")
+        bar_axis.bar(range(probabilities.shape[1]), probabilities[index], color=bar_colors)
+        bar_axis.set_ylim(0, 1)
+        bar_axis.set_xticks(range(probabilities.shape[1]))
+        bar_axis.set_xticklabels(class_names, fontsize=6)
+        bar_axis.set_yticks([])
+    figure.tight_layout()
+    return figure
+
+
+def plot_cam(
+    images: np.ndarray,
+    cams: np.ndarray,
+    titles: Sequence[str] | None = None,
+    boxes: np.ndarray | None = None,
+    title_colors: Sequence[str] | None = None,
+    columns: int = 4,
+):
+    """Overlay each class activation map on its image as a heat map; returns the figure.
+
+    ``images`` (N, H, W, 1), ``cams`` (N, H, W). Each map is scaled to [0, 1] for
+    display; a white cross marks its arg-max and, if ``boxes`` are given, a green
+    rectangle marks the object (rows with -1 are skipped).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    count = len(images)
+    columns = max(1, min(columns, count))
+    rows = int(np.ceil(count / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.7 * rows), squeeze=False)
+    peaks = cam_peaks(np.asarray(cams))
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index >= count:
+            continue
+        cam = np.asarray(cams[index], dtype=float)
+        spread = cam.max() - cam.min()
+        scaled = (cam - cam.min()) / spread if spread > 0 else np.zeros_like(cam)
+        axis.imshow(images[index][..., 0], cmap="gray")
+        axis.imshow(scaled, cmap="jet", alpha=0.4)
+        axis.plot(peaks[index, 1], peaks[index, 0], "w+", markersize=10, markeredgewidth=2)
+        if boxes is not None and boxes[index][0] >= 0:
+            top, left, bottom, right = boxes[index]
+            axis.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top,
+                                     fill=False, edgecolor="lime", linewidth=1.5))
+        if titles is not None:
+            axis.set_title(titles[index], fontsize=9, color=title_colors[index] if title_colors else "black")
+    figure.tight_layout()
+    return figure
