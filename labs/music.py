@@ -1,0 +1,324 @@
+"""Irish folk tunes in ABC notation: the corpus, tune text, parsing and a piano roll.
+
+The tunes come from the collections that ship inside music21's corpus, so nothing is
+downloaded: O'Neill's *Music of Ireland* (1850 tunes edition, 2,009 tunes) and,
+optionally, Ryan's Mammoth Collection (1883, about 1,060 fiddle tunes).
+
+ABC notation (https://abcnotation.com/wiki/abc:standard:v2.1) writes a tune as
+header fields (``X:`` reference number, ``T:`` title, ``M:`` metre, ``L:`` unit note
+length, ``R:`` rhythm, ``Q:`` tempo, ``K:`` key, which ends the header) followed by
+the body, one line of bars per line. The collections also carry fields that are not
+music (``N:`` notes, ``Z:`` transcriber, ``B:`` book, ``C:``/``S:``/``O:``/``D:``
+sources); :func:`load_tunes` drops them so that a model learns the music, not the
+transcribers' e-mail addresses.
+
+music21 is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+COLLECTIONS = {"oneills1850": "O'Neill's Music of Ireland (1850)", "ryansMammoth": "Ryan's Mammoth Collection (1883)"}
+"""music21 corpus folders this module can read, with their full names."""
+
+HEADER_FIELDS_KEPT = ("X", "T", "M", "L", "R", "Q", "K")
+"""Header fields that describe the music; every other header field is dropped."""
+
+TUNE_SEPARATOR = "\n\n"
+"""Tunes are joined with one blank line, which is also how generated text is split."""
+
+_FIELD_LINE = re.compile(r"^([A-Za-z]):\s*(.*)$")
+
+
+def _corpus_folder(collection: str) -> Path:
+    """Folder of one music21 corpus collection."""
+    import music21
+
+    if collection not in COLLECTIONS:
+        raise ValueError(f"Unknown collection {collection!r}; use one of {sorted(COLLECTIONS)}.")
+    return Path(music21.__file__).parent / "corpus" / collection
+
+
+def split_abc_file(text: str) -> list[str]:
+    """Split the text of an ABC file into raw tunes, each starting with its ``X:`` line.
+
+    Anything before the first ``X:`` line (a file header) is ignored.
+    """
+    pieces = re.split(r"^(?=X:)", text.replace("\r\n", "\n"), flags=re.MULTILINE)
+    return [piece.strip() for piece in pieces if piece.startswith("X:") and piece.strip()]
+
+
+def clean_tune(raw: str) -> str:
+    """Return one tune as compact text: kept header fields, then the body.
+
+    Header lines other than :data:`HEADER_FIELDS_KEPT` are dropped, field lines are
+    written without the space after the colon (``X: 1`` becomes ``X:1``), comment
+    lines (``%``), blank lines and trailing spaces are removed. The header ends at the
+    first ``K:`` line; field lines after it (a key change inside the body) are kept.
+    Returns an empty string if the tune has no ``K:`` line or no body.
+    """
+    header: list[str] = []
+    body: list[str] = []
+    in_body = False
+    for line in raw.splitlines():
+        line = line.rstrip()
+        if not line.strip() or line.lstrip().startswith("%"):
+            continue
+        if in_body:
+            body.append(line)
+            continue
+        match = _FIELD_LINE.match(line)
+        if match is None:
+            continue
+        field, value = match.group(1), match.group(2).strip()
+        if field in HEADER_FIELDS_KEPT and value:
+            header.append(f"{field}:{value}")
+        if field == "K":
+            in_body = True
+    if not in_body or not body:
+        return ""
+    return "\n".join(header + body)
+
+
+def load_tunes(include_ryans: bool = False) -> list[str]:
+    """Load the tune corpus from music21, one cleaned ABC string per tune.
+
+    Args:
+        include_ryans: also add Ryan's Mammoth Collection (about 1,060 more tunes).
+
+    Returns:
+        A list of tunes (O'Neill's 2,009 first, in book order), each as returned by
+        :func:`clean_tune`.
+    """
+    collections = ["oneills1850"] + (["ryansMammoth"] if include_ryans else [])
+    tunes: list[str] = []
+    for collection in collections:
+        for path in sorted(_corpus_folder(collection).glob("*.abc")):
+            text = path.read_text(encoding="latin-1")
+            for raw in split_abc_file(text):
+                tune = clean_tune(raw)
+                if tune:
+                    tunes.append(tune)
+    return tunes
+
+
+def join_tunes(tunes: Sequence[str]) -> str:
+    """Join tunes into one training text, separated (and terminated) by a blank line."""
+    return "".join(tune + TUNE_SEPARATOR for tune in tunes)
+
+
+def extract_tunes(text: str) -> list[str]:
+    """Return the complete tunes found in generated text.
+
+    A tune is complete when it starts with an ``X:`` line, has a ``K:`` line with at
+    least one body line after it, and is followed by the blank-line separator (text cut
+    off by the end of generation is not complete). Text before the first ``X:`` line is
+    skipped.
+    """
+    tunes = []
+    pieces = text.split(TUNE_SEPARATOR)
+    for index, piece in enumerate(pieces):
+        if index == len(pieces) - 1:
+            break
+        start = piece.find("X:")
+        if start < 0 or (start > 0 and piece[start - 1] != "\n"):
+            continue
+        lines = piece[start:].strip("\n").splitlines()
+        key_lines = [number for number, line in enumerate(lines) if line.startswith("K:")]
+        if key_lines and key_lines[0] < len(lines) - 1:
+            tunes.append("\n".join(lines))
+    return tunes
+
+
+def tune_title(tune: str) -> str:
+    """The tune's ``T:`` title, or ``"untitled"``."""
+    for line in tune.splitlines():
+        if line.startswith("T:"):
+            return line[2:].strip() or "untitled"
+    return "untitled"
+
+
+def parse_tune(tune: str):
+    """Parse one ABC tune with music21 and return the ``music21.stream.Score``.
+
+    Raises:
+        TypeError: if ``tune`` is not a string.
+        ValueError: if music21 cannot parse it or it contains no notes; the message
+            names the problem.
+    """
+    if not isinstance(tune, str):
+        raise TypeError(f"tune must be ABC text (a str), got {type(tune).__name__}.")
+    if "K:" not in tune:
+        raise ValueError("The tune has no K: (key) line, so it has no body; an ABC tune needs X:, header fields, K: and then the notes.")
+    from music21 import converter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            score = converter.parse(tune, format="abc")
+        except Exception as error:  # music21 raises many exception types for bad ABC
+            summary = str(error).splitlines()[0][:160] if str(error) else ""
+            raise ValueError(f"music21 could not parse this ABC tune ({type(error).__name__}: {summary}).") from error
+    if not any(True for _ in score.recurse().notes):
+        raise ValueError("The ABC tune parsed but contains no notes; check the body after the K: line.")
+    return score
+
+
+@dataclass(frozen=True)
+class TuneNotes:
+    """The notes of a tune as arrays (one entry per note, chords give one per pitch).
+
+    Attributes:
+        start: onset of each note in quarter notes from the beginning, shape (N,).
+        duration: length of each note in quarter notes, shape (N,).
+        pitch: MIDI pitch numbers (60 = middle C), shape (N,), int.
+        seconds_per_quarter: tempo, from the ``Q:`` field or music21's default of 120 bpm.
+        bars: number of bars (measures) in the notated tune, before repeats.
+    """
+
+    start: np.ndarray
+    duration: np.ndarray
+    pitch: np.ndarray
+    seconds_per_quarter: float
+    bars: int
+
+    @property
+    def length_quarters(self) -> float:
+        """Length of the tune in quarter notes."""
+        return float(np.max(self.start + self.duration)) if len(self.start) else 0.0
+
+    @property
+    def length_seconds(self) -> float:
+        """Length of the tune in seconds at its tempo."""
+        return self.length_quarters * self.seconds_per_quarter
+
+
+def _count_bars(score) -> int:
+    """Number of measures in the first part of a score."""
+    parts = list(score.parts) or [score]
+    return len(parts[0].getElementsByClass("Measure"))
+
+
+def _seconds_per_quarter(score) -> float:
+    """Tempo of the first metronome mark (music21 supplies 120 bpm if ABC has no Q:)."""
+    boundaries = score.metronomeMarkBoundaries()
+    if boundaries:
+        seconds = boundaries[0][2].secondsPerQuarter()
+        if seconds and np.isfinite(seconds) and seconds > 0:
+            return float(seconds)
+    return 0.5
+
+
+def tune_notes(tune: str, expand_repeats: bool = True) -> TuneNotes:
+    """Parse a tune and list its notes (see :class:`TuneNotes`).
+
+    Grace notes (no duration) and chord symbols are skipped; tied notes are merged.
+    With ``expand_repeats`` the repeats are played out when music21 can expand them
+    (otherwise the tune is played as written).
+
+    Raises:
+        ValueError: if the tune does not parse or has no notes (see :func:`parse_tune`).
+    """
+    from music21 import harmony
+
+    score = parse_tune(tune)
+    bars = _count_bars(score)
+    seconds_per_quarter = _seconds_per_quarter(score)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if expand_repeats:
+            try:
+                score = score.expandRepeats()
+            except Exception:  # unbalanced repeat marks: play the tune as written
+                pass
+        try:
+            score = score.stripTies()
+        except Exception:  # odd tie structures: keep the notes as they are
+            pass
+        starts, durations, pitches = [], [], []
+        for element in score.flatten().notes:
+            if isinstance(element, harmony.ChordSymbol) or element.quarterLength <= 0:
+                continue
+            for pitch in element.pitches:
+                starts.append(float(element.offset))
+                durations.append(float(element.quarterLength))
+                pitches.append(int(round(pitch.ps)))
+    if not starts:
+        raise ValueError("The ABC tune has no playable notes (only grace notes or chord symbols).")
+    order = np.argsort(starts, kind="stable")
+    return TuneNotes(
+        start=np.asarray(starts)[order],
+        duration=np.asarray(durations)[order],
+        pitch=np.asarray(pitches, dtype=int)[order],
+        seconds_per_quarter=seconds_per_quarter,
+        bars=bars,
+    )
+
+
+@dataclass(frozen=True)
+class TuneCheck:
+    """Result of :func:`check_tune`: whether a tune is usable, and why not."""
+
+    valid: bool
+    bars: int = 0
+    notes: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+
+def check_tune(tune: str) -> TuneCheck:
+    """Check that music21 parses a tune and that it has bars and notes; never raises.
+
+    Returns a :class:`TuneCheck` with the number of bars (as written), notes and
+    seconds (repeats played), or ``valid=False`` and the error message.
+    """
+    try:
+        notes = tune_notes(tune)
+    except (ValueError, TypeError) as error:
+        return TuneCheck(valid=False, error=str(error))
+    except Exception as error:  # anything else music21 raises must not stop a batch
+        return TuneCheck(valid=False, error=f"{type(error).__name__}: {error}")
+    if notes.bars < 1:
+        return TuneCheck(valid=False, notes=len(notes.pitch), error="The tune has notes but no bars.")
+    return TuneCheck(valid=True, bars=notes.bars, notes=len(notes.pitch), seconds=notes.length_seconds)
+
+
+_PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def piano_roll(tune: str | TuneNotes, title: str | None = None, axis=None):
+    """Draw a tune as a piano roll: time (beats) across, pitch up; return the figure.
+
+    Args:
+        tune: ABC text or the :class:`TuneNotes` of a tune.
+        title: plot title; defaults to the tune's ``T:`` title.
+        axis: a matplotlib axis to draw into; a new figure is made if None.
+
+    Raises:
+        ValueError: if ABC text does not parse (see :func:`parse_tune`).
+    """
+    import matplotlib.pyplot as plt
+
+    notes = tune if isinstance(tune, TuneNotes) else tune_notes(tune)
+    if title is None:
+        title = tune_title(tune) if isinstance(tune, str) else ""
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(min(16.0, 3.0 + notes.length_quarters / 6.0), 3.0))
+    else:
+        figure = axis.figure
+    colours = plt.get_cmap("viridis")((notes.pitch - notes.pitch.min()) / max(1, np.ptp(notes.pitch)))
+    axis.barh(notes.pitch, notes.duration * 0.95, left=notes.start, height=0.8, color=colours, edgecolor="none")
+    low, high = int(notes.pitch.min()) - 1, int(notes.pitch.max()) + 1
+    ticks = [pitch for pitch in range(low, high + 1) if pitch % 12 in (0, 7)]
+    axis.set_yticks(ticks, [f"{_PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}" for pitch in ticks])
+    axis.set(xlim=(0, notes.length_quarters), ylim=(low - 0.5, high + 0.5), xlabel="beats (quarter notes)", ylabel="pitch", title=title)
+    axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
