@@ -238,16 +238,11 @@ async def _execute(notebook, workdir: Path, job: GradeJob, use_bubblewrap: bool)
 
 
 async def _shutdown(client, manager) -> None:
-    """Close the client's channels, stop the kernel and kill whatever it left behind."""
+    """Kill the kernel and everything it started, then close the client's channels."""
+    _kill_leftovers(manager)
     if client.kc is not None:
         client.kc.stop_channels()
-    try:
-        if manager.has_kernel:
-            await manager._async_shutdown_kernel(now=True)
-    except Exception:
-        pass
-    _kill_leftovers(manager)
-    manager.cleanup_resources()
+    await manager._async_cleanup_resources()
 
 
 def _kill_leftovers(manager) -> None:

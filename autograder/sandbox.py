@@ -38,7 +38,7 @@ class Limits:
     """Resource limits of one student kernel."""
 
     memory_bytes: int = 6 * 1024**3
-    max_processes: int = 128
+    max_processes: int = 256
     max_file_bytes: int = 200 * 1024**2
 
     def prlimit_arguments(self) -> list[str]:
@@ -145,12 +145,12 @@ def kernel_environment(workdir: Path) -> dict[str, str]:
 
 
 def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits, use_bubblewrap: bool):
-    """A jupyter_client KernelManager whose kernel runs sandboxed in ``workdir`` over Unix sockets."""
-    from jupyter_client import KernelManager
+    """A jupyter_client AsyncKernelManager whose kernel runs sandboxed in ``workdir`` over Unix sockets."""
+    from jupyter_client import AsyncKernelManager
 
     uid = new_sandbox_uid() if use_bubblewrap else None
 
-    class SandboxedKernelManager(KernelManager):
+    class SandboxedKernelManager(AsyncKernelManager):
         """Starts the usual ipykernel command inside the sandbox prefix."""
 
         def format_kernel_cmd(self, extra_arguments=None):

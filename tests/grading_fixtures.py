@@ -226,7 +226,7 @@ def _stderr_warnings() -> Case:
     return Case(_bytes(with_answers(answers)), 10, "ok", ["all tests passed"])
 
 
-def _hostile(code: str, score: float, status: str, detail: list[str], where: str = "square") -> Callable[[], Case]:
+def _hostile(code: str, score: float, status: str, detail: list[str], where: str = "test_square") -> Callable[[], Case]:
     def build() -> Case:
         notebook = _insert_after(with_answers(SOLUTIONS), where, code)
         return Case(_bytes(notebook), score, status, detail)
@@ -330,7 +330,7 @@ CASES: dict[str, Callable[[], Case]] = {
     "input_transformer": _cheat(TRANSFORMER, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "exception_handler": _cheat(SWALLOW, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "rebound_numpy": _cheat(REBIND_NP, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
-    "disabled_guard": _cheat(DISABLE_GUARD, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "disabled_guard": _hostile(DISABLE_GUARD, 2, "ok", ["guard before test_mean_rows was disabled"]),
     "reads_secrets": _hostile(READ_SECRETS, 10, "ok", ["all tests passed"]),
     "network": _hostile(NETWORK, 10, "ok", ["all tests passed"]),
 }
