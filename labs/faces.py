@@ -83,8 +83,10 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> None:
     np.copyto(canvas, colour[:, None, None, :].astype(canvas.dtype), where=mask[..., None])
 
 
-def _draw_chunk(is_face: np.ndarray, tone: np.ndarray, hair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Draw one chunk of images; all arguments have shape (n,). Returns (n, 64, 64, 3) uint8."""
+def _draw_chunk(
+    is_face: np.ndarray, tone: np.ndarray, hair: np.ndarray, rng: np.random.Generator, noise_std: float
+) -> np.ndarray:
+    """Draw one chunk of images; the arrays have shape (n,). Returns (n, 64, 64, 3) uint8."""
     n = len(is_face)
     size = IMAGE_SIZE
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -159,7 +161,7 @@ def _draw_chunk(is_face: np.ndarray, tone: np.ndarray, hair: np.ndarray, rng: np
 
     # Lighting and sensor noise, identical for every group.
     canvas *= rng.uniform(0.85, 1.15, size=(n, 1, 1, 1)).astype(np.float32)
-    canvas += 14.0 * rng.standard_normal(size=canvas.shape, dtype=np.float32)
+    canvas += noise_std * rng.standard_normal(size=canvas.shape, dtype=np.float32)
     return np.clip(canvas, 0, 255).astype(np.uint8)
 
 
@@ -169,6 +171,7 @@ def generate_faces(
     dark_fraction: float = 0.1,
     long_hair_fraction: float = 0.5,
     non_face_dark_fraction: float = 0.5,
+    noise_std: float = 14.0,
     seed: int = 0,
     chunk_size: int = 1024,
 ) -> FaceImages:
@@ -185,6 +188,7 @@ def generate_faces(
         dark_fraction: fraction of the faces with dark skin, in [0, 1].
         long_hair_fraction: fraction of faces and non-faces with long hair, in [0, 1].
         non_face_dark_fraction: fraction of the non-faces drawn with the dark palette.
+        noise_std: standard deviation of the Gaussian pixel noise, in 0-255 units.
         seed: random seed; the same arguments always give the same images.
         chunk_size: images drawn per vectorised step (memory, not results).
 
@@ -201,6 +205,8 @@ def generate_faces(
     ):
         if not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}.")
+    if noise_std < 0:
+        raise ValueError(f"noise_std must be non-negative, got {noise_std!r}.")
     rng = np.random.default_rng(seed)
     total = int(num_faces) + int(num_non_faces)
     is_face = np.zeros(total, dtype=bool)
@@ -208,14 +214,15 @@ def generate_faces(
     tone = np.zeros(total, dtype=int)
     tone[:num_faces] = _exact_split(num_faces, dark_fraction, rng)
     tone[num_faces:] = _exact_split(num_non_faces, non_face_dark_fraction, rng)
-    hair = np.concatenate([_exact_split(num_faces, long_hair_fraction, rng),
-                           _exact_split(num_non_faces, long_hair_fraction, rng)]).astype(int)
+    hair = np.zeros(total, dtype=int)
+    for stratum in (is_face & (tone == 0), is_face & (tone == 1), ~is_face & (tone == 0), ~is_face & (tone == 1)):
+        hair[stratum] = _exact_split(int(stratum.sum()), long_hair_fraction, rng)
     order = rng.permutation(total)
     is_face, tone, hair = is_face[order], tone[order], hair[order]
     images = np.empty((total, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     for start in range(0, total, chunk_size):
         stop = min(start + chunk_size, total)
-        images[start:stop] = _draw_chunk(is_face[start:stop], tone[start:stop], hair[start:stop], rng)
+        images[start:stop] = _draw_chunk(is_face[start:stop], tone[start:stop], hair[start:stop], rng, noise_std)
     return FaceImages(images, is_face.astype(np.float32)[:, None], tone, hair)
 
 
