@@ -71,16 +71,20 @@ class FaceImages:
 
 def _ellipse(yy: np.ndarray, xx: np.ndarray, cy, cx, ry, rx) -> np.ndarray:
     """Boolean mask (n, H, W) of ellipses with per-image centre and radii of shape (n, 1, 1)."""
-    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+    dy = (yy - cy) / ry
+    dx = (xx - cx) / rx
+    dy *= dy
+    dx *= dx
+    dy += dx
+    return dy <= 1.0
 
 
 def _column(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)[:, None, None]
 
 
-def _paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> None:
-    """Paint ``colour`` (n, 3) into ``canvas`` (n, H, W, 3) where ``mask`` (n, H, W) is true."""
-    np.copyto(canvas, colour[:, None, None, :].astype(canvas.dtype), where=mask[..., None])
+# Layers of the drawing, painted back to front into a label map; 0 is the background.
+_HAIR_LAYER, _SKIN_LAYER, _EYE_LAYER, _MOUTH_LAYER = 1, 2, 3, 4
 
 
 def _draw_chunk(
@@ -96,7 +100,8 @@ def _draw_chunk(
     base = rng.uniform(30, 225, size=(n, 3))
     slope = rng.uniform(-1.2, 1.2, size=(n, 2))
     gradient = (slope[:, 0, None, None] * (yy - size / 2) + slope[:, 1, None, None] * (xx - size / 2))
-    canvas = (base[:, None, None, :] + gradient[..., None]).astype(np.float32)
+    background = (base[:, None, None, :] + gradient[..., None]).astype(np.float32)
+    layers = np.zeros((n, size, size), dtype=np.int8)
 
     palette = np.where(tone[:, None] == 1, _DARK_SKIN[rng.integers(0, 4, n)], _LIGHT_SKIN[rng.integers(0, 4, n)])
     skin = palette * rng.uniform(0.92, 1.08, size=(n, 1))
@@ -109,7 +114,7 @@ def _draw_chunk(
 
     # Long hair: a wide ellipse behind the head reaching below the chin.
     long_hair = _ellipse(yy, xx, cy + 4, cx, ry + 6, rx + 6) & (hair[:, None, None] == 1)
-    _paint(canvas, long_hair, hair_colour)
+    layers[long_hair] = _HAIR_LAYER
 
     # The head is an ellipse for every face and for most non-faces; a quarter of
     # the non-faces get a skin-coloured rounded rectangle instead.
@@ -117,11 +122,11 @@ def _draw_chunk(
     head = _ellipse(yy, xx, cy, cx, ry, rx)
     rectangle = (np.abs(yy - cy) <= ry * 0.9) & (np.abs(xx - cx) <= rx * 0.9)
     head = np.where(boxy[:, None, None], rectangle, head)
-    _paint(canvas, head, skin)
+    layers[head] = _SKIN_LAYER
 
     # Hair on top of the head (both styles): the head's upper cap.
     cap = _ellipse(yy, xx, cy - ry * 0.55, cx, ry * 0.55, rx * 1.05) & (yy < cy - ry * 0.45)
-    _paint(canvas, cap, hair_colour)
+    layers[cap] = _HAIR_LAYER
 
     # Facial features are darker versions of the skin colour, so their contrast
     # against the skin is much lower on dark skin than on light skin.
@@ -155,9 +160,15 @@ def _draw_chunk(
     show_left = is_face | (kind < 3)
     show_right = is_face | (kind < 2)
     show_mouth = is_face | (kind < 3)
-    _paint(canvas, _ellipse(yy, xx, left_y, left_x, eye_ry, eye_rx) & show_left[:, None, None], eye_colour)
-    _paint(canvas, _ellipse(yy, xx, right_y, right_x, eye_ry, eye_rx) & show_right[:, None, None], eye_colour)
-    _paint(canvas, _ellipse(yy, xx, lips_y, lips_x, mouth_ry, mouth_rx) & show_mouth[:, None, None], mouth_colour)
+    layers[_ellipse(yy, xx, left_y, left_x, eye_ry, eye_rx) & show_left[:, None, None]] = _EYE_LAYER
+    layers[_ellipse(yy, xx, right_y, right_x, eye_ry, eye_rx) & show_right[:, None, None]] = _EYE_LAYER
+    layers[_ellipse(yy, xx, lips_y, lips_x, mouth_ry, mouth_rx) & show_mouth[:, None, None]] = _MOUTH_LAYER
+
+    colours = np.zeros((n, 5, 3), dtype=np.float32)
+    colours[:, _HAIR_LAYER], colours[:, _SKIN_LAYER] = hair_colour, skin
+    colours[:, _EYE_LAYER], colours[:, _MOUTH_LAYER] = eye_colour, mouth_colour
+    painted = colours[np.arange(n)[:, None, None], layers]
+    canvas = np.where(layers[..., None] > 0, painted, background)
 
     # Lighting and sensor noise, identical for every group.
     canvas *= rng.uniform(0.85, 1.15, size=(n, 1, 1, 1)).astype(np.float32)
@@ -173,7 +184,7 @@ def generate_faces(
     non_face_dark_fraction: float = 0.5,
     noise_std: float = 14.0,
     seed: int = 0,
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
 ) -> FaceImages:
     """Draw a labelled set of synthetic faces and non-faces (64x64 RGB).
 
