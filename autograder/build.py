@@ -93,10 +93,9 @@ def _stamp(notebook: nbformat.NotebookNode, relative_path: str, name: str) -> No
     markdown = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
     if not markdown or not markdown[0].source.lstrip().startswith("#"):
         raise NotebookError(f"{name}: the first markdown cell must start with the '# Title' line.")
-    title_lines = [line for line in markdown[0].source.splitlines() if BADGE_IMAGE not in line]
-    markdown[0].source = "\n".join([title_lines[0], "", badge_markdown(relative_path)] + title_lines[1:]).replace(
-        "\n\n\n", "\n\n"
-    )
+    title, *rest = markdown[0].source.splitlines()
+    body = "\n".join(line for line in rest if BADGE_IMAGE not in line).strip("\n")
+    markdown[0].source = "\n\n".join(part for part in (title, badge_markdown(relative_path), body) if part)
     setup = cells_with_tag(notebook, SETUP_TAG)
     if len(setup) != 1:
         raise NotebookError(f"{name}: needs exactly one code cell tagged '{SETUP_TAG}' (found {len(setup)}).")

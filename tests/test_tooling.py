@@ -45,7 +45,11 @@ def test_build_stamps_the_repository_url_and_badges_into_sources_and_readme(tiny
     assert colab_url("lab9_tiny/Part1_Tiny.ipynb") in (tiny_lab / "README.md").read_text()
 
 
-def test_build_is_idempotent(tiny_lab: Path):
+@pytest.mark.parametrize("title_cell", ["# Tiny lab\n\nA notebook for testing the tooling.", "# Title only"])
+def test_build_is_idempotent(tiny_lab: Path, title_cell: str):
+    notebook = tiny_source()
+    notebook.cells[0].source = title_cell
+    write_tiny_lab(tiny_lab, notebook)
     build(tiny_lab, show_progress=False)
     first = {path: path.read_text() for path in tiny_lab.rglob("*.ipynb")}
     build(tiny_lab, show_progress=False)
