@@ -1,0 +1,300 @@
+"""Grade a folder or zip of submissions into ``OUT``: the trusted coordinator.
+
+Workers (local processes or Dask) only run :func:`autograder.grading.grade_job`
+and return results; this process alone writes ``OUT``: the nbgrader gradebook,
+autograded notebooks, feedback, Gradescope results, ``grades.csv`` and the
+ledger ``OUT/.grading/ledger.jsonl``.
+
+The ledger is append-only: one JSON line per graded notebook with the content
+hash of what was graded (submission bytes, source, grading settings). A line is
+written, flushed and fsynced after the gradebook and feedback of that notebook;
+``grades.csv`` is then rewritten from the ledger atomically. A run killed at
+any moment therefore leaves at worst one notebook graded but unrecorded, which
+the next run grades again (overwriting, not duplicating, its gradebook entry);
+a torn last ledger line is ignored. Notebooks whose hash is in the ledger are
+not graded again unless ``force``.
+"""
+
+from __future__ import annotations
+
+import csv
+import ctypes
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder import feedback, gradebook
+from autograder.grading import GradeJob, GradeOutcome, GradeResult, grade_job, max_points, strip_grader_cells
+from autograder.restore import grade_ids
+from autograder.submissions import Course, Submitted, extract_zip, find_submitted, match
+
+CSV_HEADER = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail"]
+GRADER_VERSION = "1"
+DEFAULT_NOTEBOOK_TIMEOUT = 600.0
+DEFAULT_CELL_TIMEOUT = 120.0
+
+
+@dataclass
+class Settings:
+    """How submissions are run; part of every content hash, so changing them re-grades."""
+
+    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    sandbox: bool | None = None
+
+    def fingerprint(self) -> str:
+        """A stable text form of the settings."""
+        return f"v{GRADER_VERSION}|{self.notebook_timeout:g}|{self.cell_timeout:g}"
+
+
+@dataclass
+class Summary:
+    """What a batch did."""
+
+    graded: int = 0
+    skipped: int = 0
+    rows: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class Ledger:
+    """Append-only record of graded notebooks; the latest line for a key wins."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.latest: dict[tuple[str, str, str], dict] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self.latest[(entry["student_id"], entry["assignment"], entry["notebook"])] = entry
+
+    def append(self, entry: dict) -> None:
+        """Write one entry durably (flush and fsync)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as stream:
+            if stream.tell() > 0 and not self._ends_with_newline():
+                stream.write("\n")
+            stream.write(json.dumps(entry, sort_keys=True) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        self.latest[(entry["student_id"], entry["assignment"], entry["notebook"])] = entry
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as stream:
+            stream.seek(-1, os.SEEK_END)
+            return stream.read(1) == b"\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
+def write_csv(out: Path, ledger: Ledger) -> int:
+    """Rewrite ``OUT/grades.csv`` from the ledger (sorted by student, assignment, notebook); return the row count."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for key in sorted(ledger.latest):
+        entry = ledger.latest[key]
+        writer.writerow([entry["student_id"], entry["assignment"], entry["notebook"], f"{entry['score']:g}",
+                         f"{entry['max_score']:g}", entry["status"], entry["detail"]])
+    _atomic_write(out / "grades.csv", buffer.getvalue())
+    return len(ledger.latest)
+
+
+def content_hash(data: bytes, source_text: str, settings: Settings) -> str:
+    """sha256 of what decides a grade: the submission, its source and the settings."""
+    digest = hashlib.sha256()
+    for part in (data, source_text.encode("utf-8"), settings.fingerprint().encode()):
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+@dataclass
+class _Task:
+    student: str
+    assignment: str
+    notebook: str
+    digest: str
+    job: GradeJob | None = None
+    result: GradeResult | None = None
+    note: str = ""
+
+
+def _choose(files: list[Submitted], notebook: str) -> tuple[Submitted, str]:
+    """Pick one file when several map to the same notebook: the exact name, else the newest."""
+    exact = [f for f in files if f.file_name == f"{notebook}.ipynb"]
+    chosen = exact[0] if exact else max(files, key=lambda f: f.path.stat().st_mtime)
+    others = [f.file_name for f in files if f is not chosen]
+    note = f"also submitted {', '.join(others)}; graded {chosen.file_name}" if others else ""
+    return chosen, note
+
+
+def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[str], scratch: Path) -> list[_Task]:
+    """One task per (student, assignment, notebook): a job to run, or a final invalid/missing result."""
+    tasks: list[_Task] = []
+    grouped: dict[tuple[str, str, str], list[Submitted]] = {}
+    ids = {f"{a}/{n}": sorted(grade_ids(nbformat.read(p, as_version=4))) for (a, n), p in course.sources.items()}
+    for submitted in find_submitted(folder):
+        notebook, reason = match(submitted, course)
+        if reason:
+            data = submitted.path.read_bytes()
+            tasks.append(_Task(submitted.student, submitted.assignment, submitted.file_name,
+                               content_hash(data, reason, settings), result=GradeResult(0.0, 0.0, "invalid", reason)))
+            continue
+        grouped.setdefault((submitted.student, submitted.assignment, notebook), []).append(submitted)
+    pairs = {(s, a) for s, a, _ in grouped}
+    for student, assignment in sorted(pairs):
+        for notebook in course.notebooks(assignment):
+            source_text = course.sources[(assignment, notebook)].read_text(encoding="utf-8")
+            files = grouped.get((student, assignment, notebook))
+            if not files:
+                total = max_points(nbformat.reads(source_text, as_version=4))
+                reason = f"{notebook}.ipynb was not submitted"
+                tasks.append(_Task(student, assignment, notebook, content_hash(b"", source_text, settings),
+                                   result=GradeResult(0.0, total, "missing", reason)))
+                continue
+            chosen, note = _choose(files, notebook)
+            data = chosen.path.read_bytes()
+            others = {key: value for key, value in ids.items() if key != f"{assignment}/{notebook}"}
+            job = GradeJob(data, source_text, notebook, others, settings.cell_timeout, settings.notebook_timeout,
+                           secret_paths=secret_paths, scratch_root=str(scratch), sandbox=settings.sandbox)
+            tasks.append(_Task(student, assignment, notebook, content_hash(data, source_text, settings), job=job,
+                               note=note))
+    return tasks
+
+
+def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: GradeOutcome) -> dict:
+    """Write one result everywhere (gradebook, autograded notebook, feedback, Gradescope) then the ledger."""
+    result = outcome.result
+    detail = "; ".join(part for part in (task.note, result.detail) if part)
+    feedback_path = out / "feedback" / task.student / task.assignment / f"{task.notebook}.html"
+    known = (task.assignment, task.notebook) in course.sources
+    if known:
+        gradebook.record_scores(out, task.student, task.assignment, task.notebook, outcome.tests)
+    if outcome.notebook_json is not None:
+        source = nbformat.read(course.sources[(task.assignment, task.notebook)], as_version=4)
+        notebook = feedback.scrub_hidden_tests(nbformat.reads(outcome.notebook_json, as_version=4), source)
+        autograded = out / "autograded" / task.student / task.assignment / f"{task.notebook}.ipynb"
+        _atomic_write(autograded, nbformat.writes(notebook))
+        page = gradebook.feedback_html(out, task.student, task.assignment, task.notebook, notebook)
+    else:
+        page = feedback.invalid_feedback_html(task.student, task.notebook, result.status, detail)
+    _atomic_write(feedback_path, page)
+    entry = {"student_id": task.student, "assignment": task.assignment, "notebook": task.notebook,
+             "score": result.score, "max_score": result.max_score, "status": result.status, "detail": detail,
+             "hash": task.digest, "tests": outcome.tests}
+    ledger.append(entry)
+    rows = [e for (s, a, _), e in ledger.latest.items() if s == task.student and a == task.assignment]
+    _atomic_write(out / "gradescope" / task.student / task.assignment / "results.json",
+                  feedback.gradescope_results(rows))
+    return entry
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: the worker (and so its sandboxed kernel) dies when the coordinator does."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _run_local(jobs: list[_Task], workers: int):
+    """Yield ``(task, outcome)`` as local worker processes finish them."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
+        futures = {pool.submit(grade_job, task.job): task for task in jobs}
+        for future in as_completed(futures):
+            yield futures[future], _outcome_or_crash(future, futures[future])
+
+
+def _run_dask(jobs: list[_Task], scheduler: str):
+    """Yield ``(task, outcome)`` as a Dask cluster finishes them."""
+    try:
+        from dask.distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise ValueError("--scheduler needs Dask: pip install 'intro-deep-learning-labs[cluster]'.") from None
+    with Client(scheduler, timeout="30s") as client:
+        futures = {client.submit(grade_job, task.job, pure=False): task for task in jobs}
+        for future in dask_completed(list(futures)):
+            yield futures[future], _outcome_or_crash(future, futures[future])
+
+
+def _outcome_or_crash(future, task: _Task) -> GradeOutcome:
+    """The worker's outcome, or a 'crashed' result when the worker itself failed."""
+    try:
+        return future.result()
+    except Exception as error:
+        total = max_points(nbformat.reads(task.job.source_text, as_version=4))
+        reason = f"the grading worker failed ({type(error).__name__}: {str(error)[:200]})"
+        return GradeOutcome(GradeResult(0.0, total, "crashed", reason))
+
+
+def grade_batch(submissions: Path, out: Path, course: Course, workers: int | None = None,
+                settings: Settings | None = None, force: bool = False, scheduler: str | None = None,
+                show_progress: bool = True) -> Summary:
+    """Grade every notebook under ``submissions`` (folder or .zip) into ``out``; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    submissions, out = Path(submissions).resolve(), Path(out).resolve()
+    settings = settings or Settings()
+    if not submissions.exists():
+        raise ValueError(f"{submissions} does not exist; pass a folder or .zip of <student>/<assignment>/<Notebook>.ipynb.")
+    work = out / ".grading"
+    work.mkdir(parents=True, exist_ok=True)
+    folder = submissions
+    if submissions.is_file():
+        import zipfile
+
+        if not zipfile.is_zipfile(submissions):
+            raise ValueError(f"{submissions} is neither a folder nor a zip archive; pass one of them.")
+        folder = extract_zip(submissions, work / "unzipped")
+    scratch = Path(tempfile.mkdtemp(prefix="labs-grade-"))
+    secrets = sorted({str(p) for p in [out, submissions, folder, scratch]}
+                     | {str(p.resolve().parent) for p in course.sources.values()})
+    ledger = Ledger(work / "ledger.jsonl")
+    tasks = plan(folder, course, settings, secrets, scratch)
+    todo = [t for t in tasks if force or ledger.latest.get((t.student, t.assignment, t.notebook), {}).get("hash") != t.digest]
+    summary = Summary(skipped=len(tasks) - len(todo))
+    assignments = sorted({t.assignment for t in todo if t.assignment in course.assignments()})
+    if assignments:
+        gradebook.prepare_course(out, course, assignments)
+    jobs = [t for t in todo if t.job is not None]
+    workers = max(1, workers or os.cpu_count() or 1)
+    progress = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not show_progress)
+    try:
+        for task in (t for t in todo if t.job is None):
+            _record(out, course, ledger, task, GradeOutcome(task.result))
+            progress.update()
+        results = _run_dask(jobs, scheduler) if scheduler else _run_local(jobs, workers) if jobs else []
+        for task, outcome in results:
+            _record(out, course, ledger, task, outcome)
+            summary.graded += 1
+            progress.update()
+            write_csv(out, ledger)
+    finally:
+        progress.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    summary.rows = write_csv(out, ledger)
+    if assignments or not (out / "nbgrader_export.csv").exists():
+        if (out / "gradebook.db").exists():
+            gradebook.export_nbgrader_csv(out)
+    for entry in ledger.latest.values():
+        summary.by_status[entry["status"]] = summary.by_status.get(entry["status"], 0) + 1
+    return summary

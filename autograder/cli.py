@@ -1,0 +1,75 @@
+"""What ``labs release`` and ``labs grade`` run (the argument parsing lives in ``labs/cli.py``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from autograder.submissions import Course, course_from_sources
+
+
+def repository_root() -> Path:
+    """The checkout holding ``lab*/solutions/`` (this package's parent folder)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def repository_course(root: Path | None = None) -> Course:
+    """The course made of every ``lab*/solutions/*.ipynb`` under ``root``."""
+    from autograder.build import solution_sources
+
+    return course_from_sources(solution_sources(root or repository_root()))
+
+
+def _print_summary(summary, out: Path) -> None:
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(summary.by_status.items()))
+    print(f"Graded {summary.graded} notebook(s), {summary.skipped} unchanged since the last run. "
+          f"{summary.rows} row(s) in {out / 'grades.csv'} ({counts or 'none'}); "
+          f"feedback in {out / 'feedback'}, gradebook {out / 'gradebook.db'}.")
+
+
+def grade_command(submissions: Path, out: Path, workers: int | None, timeout: float | None, force: bool,
+                  scheduler: str | None) -> int:
+    """``labs grade``: grade SUBMISSIONS into OUT; 0 once the batch completed, 2 for a usage error."""
+    from autograder.batch import DEFAULT_CELL_TIMEOUT, Settings, grade_batch
+    from autograder.sandbox import protection
+
+    if workers is not None and workers < 1:
+        print("labs grade: --workers must be at least 1.", file=sys.stderr)
+        return 2
+    if timeout is not None and timeout <= 0:
+        print("labs grade: --timeout must be a positive number of seconds.", file=sys.stderr)
+        return 2
+    course = repository_course()
+    if not course.sources:
+        print(f"labs grade: no lab*/solutions/*.ipynb under {repository_root()}; grade from the course's checkout.",
+              file=sys.stderr)
+        return 2
+    settings = Settings()
+    if timeout is not None:
+        settings = Settings(notebook_timeout=timeout, cell_timeout=min(timeout, DEFAULT_CELL_TIMEOUT))
+    print(f"Student code runs with: {protection()}.")
+    try:
+        summary = grade_batch(Path(submissions), Path(out), course, workers, settings, force, scheduler)
+    except ValueError as error:
+        print(f"labs grade: {error}", file=sys.stderr)
+        return 2
+    _print_summary(summary, Path(out).resolve())
+    return 0
+
+
+def release_command(out: Path | None) -> int:
+    """``labs release``: validate every source, then write the nbgrader course with its release folder."""
+    from autograder.release import release
+
+    destination = Path(out) if out is not None else repository_root() / "release"
+    try:
+        problems = release(repository_course(), destination)
+    except ValueError as error:
+        print(f"labs release: {error}", file=sys.stderr)
+        return 2
+    if problems:
+        for problem in problems:
+            print(f"labs release: {problem}", file=sys.stderr)
+        return 1
+    print(f"Released to {destination / 'release'} (nbgrader course in {destination}).")
+    return 0

@@ -1,0 +1,128 @@
+"""The grading folder as an nbgrader course, and the only code that writes its gradebook.
+
+``OUT`` becomes an nbgrader course: ``nbgrader_config.py`` (copied from
+``autograder/course/``), ``source/<assignment>/`` (the solution sources),
+``release/`` (nbgrader's generate_assignment output), ``gradebook.db``,
+``autograded/<student>/<assignment>/`` and ``feedback/<student>/<assignment>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+from autograder.submissions import Course
+
+CONFIG_TEMPLATE = Path(__file__).parent / "course" / "nbgrader_config.py"
+
+
+def _ensure_alembic_on_path() -> None:
+    """nbgrader creates the gradebook by running ``alembic`` from PATH: put this Python's bin first."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def load_config(out: Path):
+    """The nbgrader configuration of the course in ``out`` (nbgrader's API does not load it by itself)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(out)).load_config()
+
+
+def db_url(out: Path) -> str:
+    """The gradebook's SQLAlchemy URL."""
+    return "sqlite:///" + str(Path(out).resolve() / "gradebook.db")
+
+
+def course_id(out: Path) -> str:
+    """The nbgrader course id from the course's configuration."""
+    return str(load_config(out).CourseDirectory.course_id)
+
+
+def prepare_course(out: Path, course: Course, assignments: list[str]) -> None:
+    """Write the config and sources into ``out`` and (re)generate ``assignments`` when a source changed.
+
+    Generating the assignment with nbgrader records its notebooks, grade cells
+    and points in the gradebook, which scoring and feedback need.
+    """
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    _ensure_alembic_on_path()
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(CONFIG_TEMPLATE, out / "nbgrader_config.py")
+    config = load_config(out)
+    for assignment in assignments:
+        changed = False
+        for name in course.notebooks(assignment):
+            target = out / "source" / assignment / f"{name}.ipynb"
+            text = course.sources[(assignment, name)].read_text(encoding="utf-8")
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+                changed = True
+        if changed or not (out / "release" / assignment).exists():
+            api = NbGraderAPI(CourseDirectory(config=config), config=config)
+            api.log.setLevel(logging.WARNING)
+            result = api.generate_assignment(assignment, force=True, create=True)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader could not generate {assignment}: {result.get('error', '')[-500:]}")
+
+
+def record_scores(out: Path, student: str, assignment: str, notebook: str,
+                  tests: dict[str, tuple[float, float]]) -> None:
+    """Store one notebook's auto scores in the gradebook (every grade cell; absent tests score 0)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url(out), course_id(out)) as gradebook:
+        gradebook.update_or_create_student(student)
+        gradebook.update_or_create_submission(assignment, student)
+        try:
+            submitted = gradebook.find_submission_notebook(notebook, assignment, student)
+        except MissingEntry:
+            return
+        for grade in submitted.grades:
+            points = tests.get(grade.name, (0.0, grade.max_score))[0]
+            grade.auto_score = points
+            grade.needs_manual_grade = False
+        gradebook.db.commit()
+
+
+def feedback_html(out: Path, student: str, assignment: str, notebook_name: str,
+                  notebook: nbformat.NotebookNode) -> str:
+    """nbgrader's feedback page for an autograded notebook, scores read from the gradebook."""
+    from nbconvert import HTMLExporter
+    from nbgrader.preprocessors import GetGrades
+    from traitlets.config import Config
+
+    import nbgrader
+
+    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+    config = Config()
+    config.HTMLExporter.template_name = "feedback"
+    config.HTMLExporter.extra_template_basedirs = [str(formgrader / "templates")]
+    config.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+    exporter = HTMLExporter(config=config)
+    exporter.register_preprocessor(GetGrades(), enabled=True)
+    resources = {"nbgrader": {"notebook": notebook_name, "assignment": assignment, "student": student,
+                              "db_url": db_url(out)}}
+    body, _ = exporter.from_notebook_node(notebook, resources=resources)
+    return body
+
+
+def export_nbgrader_csv(out: Path) -> Path:
+    """nbgrader's own CSV export of the whole gradebook, written to ``out/nbgrader_export.csv``."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    destination = Path(out) / "nbgrader_export.csv"
+    plugin = CsvExportPlugin(to=str(destination))
+    with Gradebook(db_url(out), course_id(out)) as gradebook:
+        plugin.export(gradebook)
+    return destination

@@ -1,0 +1,326 @@
+"""The grader: one submission at a time (every fixture case with its exact score), then whole batches."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import grading_fixtures as fixtures
+from autograder.batch import Ledger, Settings, grade_batch
+from autograder.feedback import scrub_hidden_tests
+from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
+from autograder.restore import canonical_notebook_name, restore, strip_hidden_tests
+from autograder.sandbox import bubblewrap_available
+from autograder.submissions import Submitted, course_from_sources, match
+
+FAST = dict(cell_timeout=8, notebook_timeout=40)
+OTHERS = {f"{fixtures.OTHER_ASSIGNMENT}/{fixtures.OTHER_NOTEBOOK}": ["other", "test_other"]}
+HIDDEN_SNIPPETS = ["square([-2, 5])", "mean_rows(np.eye(2) * 4)", "clip_unit([3.0, -0.25, 0.75])"]
+SANDBOX_ONLY = {"reads_secrets", "network"}
+
+
+def _source_text() -> str:
+    return nbformat.writes(fixtures.source_notebook())
+
+
+def _grade(case: fixtures.Case, tmp_path: Path):
+    job = GradeJob(case.data, _source_text(), fixtures.NOTEBOOK, OTHERS, scratch_root=str(tmp_path), **FAST)
+    return grade_job(job)
+
+
+# --- pure functions, no kernel ---------------------------------------------------------------
+
+def test_copy_names_map_to_the_original_notebook():
+    assert canonical_notebook_name("Copy of Part1_Fixture.ipynb") == "Part1_Fixture"
+    assert canonical_notebook_name("Copy of Copy of Part1_Fixture (2).ipynb") == "Part1_Fixture"
+    assert canonical_notebook_name("Part1_Fixture-Copy1.ipynb") == "Part1_Fixture"
+    assert canonical_notebook_name("my homework.ipynb") == "my homework"
+
+
+def test_file_names_are_matched_to_the_course_or_rejected_with_a_reason(tmp_path):
+    fixtures.write_course(tmp_path)
+    course = course_from_sources(sorted(tmp_path.glob("lab*/solutions/*.ipynb")))
+    def submitted(assignment, name):
+        return Submitted("s1", assignment, name, tmp_path / name)
+    assert match(submitted(fixtures.ASSIGNMENT, "Copy of Part1_Fixture.ipynb"), course) == ("Part1_Fixture", None)
+    assert "belongs to lab8_other" in match(submitted(fixtures.ASSIGNMENT, "Part1_Other.ipynb"), course)[1]
+    assert "unknown assignment folder 'lab5'" in match(submitted("lab5", "Part1_Fixture.ipynb"), course)[1]
+    assert "is not a notebook of" in match(submitted(fixtures.ASSIGNMENT, "notes.ipynb"), course)[1]
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "the file is empty"),
+    (b"   \n", "the file is empty"),
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", "JSON but not a notebook"),
+    (json.dumps({"nbformat": 3, "cells": []}).encode(), "notebook format 3 is not supported"),
+])
+def test_unusable_files_are_refused_with_a_one_line_reason(data, reason):
+    with pytest.raises(ValueError, match=reason) as error:
+        parse_submission(data)
+    assert "\n" not in str(error.value)
+
+
+def test_restore_puts_back_edited_deleted_duplicated_and_unlabelled_tests():
+    source = fixtures.source_notebook()
+    student = fixtures.with_answers(fixtures.SOLUTIONS)
+    cells = student.cells
+    test_square = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_square")
+    test_mean = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean_rows")
+    test_clip = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_clip_unit")
+    test_square.source = "pass"
+    cells.insert(cells.index(test_mean) + 1, nbformat.from_dict(json.loads(json.dumps(test_mean))))
+    del test_clip.metadata["nbgrader"]
+    restored = restore(student, source)
+    graded = [c for c in restored.notebook.cells if c.metadata.get("nbgrader", {}).get("grade", False)]
+    originals = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade", False)]
+    assert [c.source for c in graded] == [c.source for c in originals]
+    assert any("test_square was edited" in note for note in restored.notes)
+    assert any("duplicate of test cell test_mean_rows" in note for note in restored.notes)
+    assert any("test_clip_unit had lost its nbgrader metadata" in note for note in restored.notes)
+
+
+def test_guards_surround_every_test_and_small_values_are_injected():
+    prepared = add_guards(restore(fixtures.blank(), fixtures.source_notebook()).notebook, fixtures.NOTEBOOK)
+    tags = [c.metadata.get("tags", []) for c in prepared.cells]
+    assert tags[0] == ["grader-guard"]
+    assert any("injected-parameters" in t for t in tags)
+    for index, cell in enumerate(prepared.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade", False):
+            assert "grader_token" in prepared.cells[index - 1].metadata
+
+
+def test_scrubbing_removes_hidden_tests_from_sources_and_tracebacks():
+    source = fixtures.source_notebook()
+    executed = restore(fixtures.blank(), source).notebook
+    cell = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_square")
+    cell.outputs = [nbformat.v4.new_output(
+        "error", ename="AssertionError", evalue="",
+        traceback=["Traceback", "\x1b[0;32m----> 3\x1b[0m assert np.array_equal(square([-2, 5]), np.array([4, 25]))"])]
+    scrubbed = nbformat.writes(scrub_hidden_tests(executed, source))
+    for snippet in HIDDEN_SNIPPETS:
+        assert snippet not in scrubbed
+    assert "square of [1, 2, 3]" in scrubbed
+
+
+def test_ledger_ignores_a_torn_last_line(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    entry = {"student_id": "a", "assignment": "x", "notebook": "n", "score": 1.0}
+    path.write_text(json.dumps(entry) + "\n" + '{"student_id": "b", "assi')
+    ledger = Ledger(path)
+    assert list(ledger.latest) == [("a", "x", "n")]
+    ledger.append(dict(entry, student_id="b"))
+    assert sorted(Ledger(path).latest) == [("a", "x", "n"), ("b", "x", "n")]
+
+
+# --- one submission, executed ----------------------------------------------------------------
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", sorted(set(fixtures.CASES) - {"odd_file_name"}))
+def test_each_fixture_submission_gets_its_exact_score_and_status(name, tmp_path):
+    if name in SANDBOX_ONLY and not bubblewrap_available():
+        pytest.skip("this protection needs bubblewrap and root; see autograder/sandbox.py")
+    case = fixtures.CASES[name]()
+    started = time.monotonic()
+    outcome = _grade(case, tmp_path)
+    assert (outcome.result.score, outcome.result.max_score, outcome.result.status) == (case.score, 10.0, case.status)
+    for words in case.detail_contains:
+        assert words in outcome.result.detail
+    assert time.monotonic() - started < 90
+    assert list(tmp_path.iterdir()) == []
+
+
+def _plain_nbclient_points(notebook: nbformat.NotebookNode, tmp_path: Path) -> float:
+    """Points as plain nbgrader scoring would give after a plain nbclient run (no guards, no sandbox)."""
+    from nbclient import NotebookClient
+    from nbgrader.utils import determine_grade
+
+    NotebookClient(notebook, timeout=60, allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return sum(determine_grade(c)[0] or 0 for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade", False))
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", ["patched_checks", "input_transformer", "exception_handler", "rebound_numpy"])
+def test_each_cheat_would_fool_an_unguarded_run_but_scores_zero_here(name, tmp_path):
+    case = fixtures.CASES[name]()
+    unguarded = restore(nbformat.reads(case.data.decode(), as_version=4), fixtures.source_notebook()).notebook
+    assert _plain_nbclient_points(unguarded, tmp_path) > 0
+    assert _grade(case, tmp_path).result.score == 0
+
+
+@pytest.mark.notebook
+def test_hidden_tests_never_reach_the_returned_notebook_after_scrubbing(tmp_path):
+    outcome = _grade(fixtures.CASES["partial"](), tmp_path)
+    scrubbed = nbformat.writes(scrub_hidden_tests(nbformat.reads(outcome.notebook_json, as_version=4),
+                                                  fixtures.source_notebook()))
+    for snippet in HIDDEN_SNIPPETS:
+        assert snippet not in scrubbed
+    assert "NotImplementedError" in scrubbed
+
+
+# --- batches --------------------------------------------------------------------------------
+
+BATCH = ["full", "partial", "blank", "invalid_json", "odd_file_name", "stderr_warnings"]
+
+
+def _write_submissions(folder: Path, names: list[str]) -> None:
+    for name in names:
+        case = fixtures.CASES[name]()
+        path = folder / name / case.assignment / case.file_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(case.data)
+        for file_name, data in case.extra_files.items():
+            (path.parent / file_name).write_bytes(data)
+
+
+def _rows(out: Path) -> list[dict]:
+    with open(out / "grades.csv", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _course(tmp_path: Path):
+    fixtures.write_course(tmp_path / "course")
+    return course_from_sources(sorted((tmp_path / "course").glob("lab*/solutions/*.ipynb")))
+
+
+def _vandal(out: Path, submissions: Path) -> bytes:
+    """A submission that tries to rewrite the gradebook, another student's feedback and submission."""
+    targets = [out / "gradebook.db", out / "feedback" / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.html",
+               submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb", out / "grades.csv"]
+    code = "for target in %r:\n    try:\n        open(target, 'w').write('owned')\n    except OSError:\n        pass" % [
+        str(t) for t in targets]
+    notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_clip_unit", code)
+    return nbformat.writes(notebook).encode()
+
+
+@pytest.mark.notebook
+def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_changes(tmp_path):
+    course = _course(tmp_path)
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    _write_submissions(submissions, BATCH)
+    vandal = submissions / "vandal" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
+    vandal.parent.mkdir(parents=True)
+    vandal.write_bytes(_vandal(out, submissions))
+    (submissions / "absent" / fixtures.OTHER_ASSIGNMENT).mkdir(parents=True)
+    (submissions / "absent" / fixtures.OTHER_ASSIGNMENT / "notes.txt").write_text("no notebook here")
+    full_before = (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes()
+    archive = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in submissions.rglob("*"):
+            if path.is_file():
+                bundle.write(path, path.relative_to(submissions))
+
+    summary = grade_batch(archive, out, course, workers=2, settings=Settings(40, 8), show_progress=False)
+
+    rows = {(r["student_id"], r["notebook"]): r for r in _rows(out)}
+    expected = {("full", "Part1_Fixture"): ("10", "ok"), ("partial", "Part1_Fixture"): ("7", "ok"),
+                ("blank", "Part1_Fixture"): ("0", "ok"), ("invalid_json", "Part1_Fixture"): ("0", "invalid"),
+                ("odd_file_name", "my homework.ipynb"): ("0", "invalid"),
+                ("stderr_warnings", "Part1_Fixture"): ("10", "ok"), ("vandal", "Part1_Fixture"): ("10", "ok")}
+    assert {key: (r["score"], r["status"]) for key, r in rows.items()} == expected
+    assert all(r["max_score"] == "10" for k, r in rows.items() if k[1] == "Part1_Fixture")
+    assert summary.graded == 6 and summary.rows == 7
+    assert (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes() == full_before
+
+    for student in ["full", "partial", "blank", "invalid_json", "vandal"]:
+        page = (out / "feedback" / student / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
+        assert page.lstrip().startswith("<!DOCTYPE html>") and all(snippet not in page for snippet in HIDDEN_SNIPPETS)
+    for target in [out / "gradebook.db", out / "feedback" / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.html"]:
+        assert not target.read_bytes().startswith(b"owned")
+    assert "7 / 10" in (out / "feedback" / "partial" / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
+
+    from nbgrader.api import Gradebook
+    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
+        scores = {s.student.id: s.score for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT)}
+    assert scores == {"full": 10, "partial": 7, "blank": 0, "invalid_json": 0, "stderr_warnings": 10, "vandal": 10}
+    export = list(csv.DictReader(open(out / "nbgrader_export.csv")))
+    assert {(r["student_id"], float(r["score"])) for r in export} >= {("full", 10.0), ("partial", 7.0)}
+    results = json.loads((out / "gradescope" / "partial" / fixtures.ASSIGNMENT / "results.json").read_text())
+    assert results["score"] == 7 and {t["name"]: t["score"] for t in results["tests"]} == {
+        "Part1_Fixture: test_square": 2, "Part1_Fixture: test_mean_rows": 0, "Part1_Fixture: test_clip_unit": 5}
+
+    again = grade_batch(archive, out, course, workers=2, settings=Settings(40, 8), show_progress=False)
+    assert (again.graded, again.skipped) == (0, 7)
+    changed = submissions / "blank" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
+    changed.write_bytes(fixtures.CASES["full"]().data)
+    third = grade_batch(submissions, out, course, workers=2, settings=Settings(40, 8), show_progress=False)
+    assert third.graded == 1
+    assert {(r["student_id"], r["score"]) for r in _rows(out)} >= {("blank", "10"), ("partial", "7")}
+    assert len(_rows(out)) == 7
+
+
+@pytest.mark.notebook
+def test_a_missing_notebook_gets_a_missing_row(tmp_path):
+    course = _course(tmp_path)
+    submissions = tmp_path / "submissions"
+    _write_submissions(submissions, ["full"])
+    other = submissions / "full" / fixtures.OTHER_ASSIGNMENT / "Copy of Part1_Other.ipynb"
+    other.parent.mkdir(parents=True)
+    other.write_text("{}")
+    grade_batch(submissions, tmp_path / "out", course, workers=1, settings=Settings(40, 8), show_progress=False)
+    rows = {(r["assignment"], r["notebook"]): (r["score"], r["status"]) for r in _rows(tmp_path / "out")}
+    assert rows == {(fixtures.ASSIGNMENT, "Part1_Fixture"): ("10", "ok"),
+                    (fixtures.OTHER_ASSIGNMENT, "Part1_Other"): ("0", "invalid")}
+
+
+RESUME_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from autograder.batch import Settings, grade_batch
+from autograder.submissions import course_from_sources
+if __name__ == "__main__":
+    course = course_from_sources(sorted(Path({course!r}).glob("lab*/solutions/*.ipynb")))
+    grade_batch(Path({submissions!r}), Path({out!r}), course, workers=1, settings=Settings(40, 8), show_progress=False)
+"""
+
+
+@pytest.mark.notebook
+def test_a_run_killed_with_sigkill_is_completed_by_the_next_without_lost_or_duplicated_rows(tmp_path):
+    course = _course(tmp_path)
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    names = ["full", "partial", "blank", "stderr_warnings"]
+    _write_submissions(submissions, names)
+    script = tmp_path / "run.py"
+    script.write_text(RESUME_SCRIPT.format(tests=str(Path(__file__).parent), course=str(tmp_path / "course"),
+                                           submissions=str(submissions), out=str(out)))
+    process = subprocess.Popen([sys.executable, str(script)], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = out / ".grading" / "ledger.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (ledger.exists() and ledger.read_text().count("\n") >= 1):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = ledger.read_text().count("\n")
+    assert 1 <= done_before < len(names)
+
+    summary = grade_batch(submissions, out, course, workers=1, settings=Settings(40, 8), show_progress=False)
+    assert summary.skipped == done_before
+    rows = _rows(out)
+    assert sorted(r["student_id"] for r in rows) == sorted(names)
+    assert {r["student_id"]: r["score"] for r in rows} == {"full": "10", "partial": "7", "blank": "0",
+                                                          "stderr_warnings": "10"}
+
+
+@pytest.mark.notebook
+def test_dask_cluster_grades_with_the_coordinator_as_only_writer(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    course = _course(tmp_path)
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    _write_submissions(submissions, ["full", "partial"])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        summary = grade_batch(submissions, out, course, settings=Settings(40, 8), scheduler=cluster.scheduler_address,
+                              show_progress=False)
+    assert summary.graded == 2
+    assert {r["student_id"]: r["score"] for r in _rows(out)} == {"full": "10", "partial": "7"}
