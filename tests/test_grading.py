@@ -237,7 +237,7 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
         assert page.lstrip().startswith("<!DOCTYPE html>") and all(snippet not in page for snippet in HIDDEN_SNIPPETS)
     for target in [out / "gradebook.db", out / "feedback" / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.html"]:
         assert not target.read_bytes().startswith(b"owned")
-    assert "7 / 10" in (out / "feedback" / "partial" / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
+    assert "Part1_Fixture (Score: 7.0 / 10.0)" in (out / "feedback" / "partial" / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
 
     from nbgrader.api import Gradebook
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
