@@ -204,7 +204,7 @@ def make_pong_vector_env(num_envs: int, asynchronous: bool = True):
     _register_atari()
     factories = [_make_pong_worker] * num_envs
     if asynchronous:
-        return gym.vector.AsyncVectorEnv(factories, context="spawn" if os.name == "nt" else None)
+        return gym.vector.AsyncVectorEnv(factories)
     return gym.vector.SyncVectorEnv(factories)
 
 
