@@ -125,7 +125,8 @@ def _classify(student: nbformat.NotebookNode, source: nbformat.NotebookNode) -> 
                 notes.append(f"duplicate of test cell {grade_id} ignored")
                 continue
             seen.add(grade_id)
-            if _normalise(cell.source) != _normalise(strip_hidden_tests(tests[grade_id].source)):
+            original = tests[grade_id].source
+            if _normalise(cell.source) not in (_normalise(strip_hidden_tests(original)), _normalise(original)):
                 notes.append(f"test cell {grade_id} was edited; the original was restored")
             labelled.append(("trusted", grade_id))
             continue

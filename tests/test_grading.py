@@ -324,3 +324,8 @@ def test_dask_cluster_grades_with_the_coordinator_as_only_writer(tmp_path):
                               show_progress=False)
     assert summary.graded == 2
     assert {r["student_id"]: r["score"] for r in _rows(out)} == {"full": "10", "partial": "7"}
+
+
+def test_the_source_itself_restores_without_notes():
+    source = fixtures.source_notebook()
+    assert restore(source, source).notes == []
