@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -89,6 +90,7 @@ def main() -> None:
     runs, started = {}, time.perf_counter()
     for seed in arguments.seeds:
         runs[seed] = run_once(seed, arguments.small, arguments.timeout)
+        print(f"seed {seed} done: {json.dumps(runs[seed])}", file=sys.stderr, flush=True)
     total_minutes = (time.perf_counter() - started) / 60
 
     models = ["standard CNN", "DB-VAE"]
