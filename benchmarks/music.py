@@ -1,0 +1,142 @@
+"""Benchmark for Lab 1, Part 2: audio rendering of the corpus and the notebook's full run.
+
+It measures, and prints as one markdown table:
+
+1. the share of O'Neill's 2,009 tunes that render to audio (``labs.audio.render_tune``);
+2. rendering speed, seconds of music per second of CPU time, both for the whole path
+   (music21 parsing + synthesis) and for the NumPy synthesis alone;
+3. the notebook's full run (``lab1_music/solutions/Part2_Music_Generation.ipynb`` executed
+   with its full parameters through nbclient): wall time, training seconds per iteration,
+   held-out bits per character, and the share of complete generated tunes (at the
+   notebook's temperature) that parse and render. The figures are read from the executed
+   notebook's own variables, so they are the notebook's results, not a re-implementation.
+
+Reproduce with::
+
+    nice -n 5 python benchmarks/music.py            # everything (about 15-50 minutes)
+    python benchmarks/music.py --skip-notebook      # corpus rendering only (a few minutes)
+    python benchmarks/music.py --skip-corpus        # the notebook's full run only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPOSITORY / "lab1_music" / "solutions" / "Part2_Music_Generation.ipynb"
+
+_REPORT_CELL = """
+import json as _json
+print("BENCHMARK_FIGURES " + _json.dumps({
+    "seconds_per_iteration": float(seconds_per_iteration),
+    "num_training_iterations": int(num_training_iterations),
+    "held_out_bits": float(held_out_bits),
+    "generated_tunes": len(generated_tunes),
+    "valid_tunes": len(playable),
+    "temperature": float(temperature),
+    "generation_length": int(generation_length),
+}))
+"""
+
+
+def measure_corpus(limit: int | None = None) -> dict:
+    """Render every corpus tune (or the first ``limit``); return counts and speeds."""
+    from tqdm.auto import tqdm
+
+    from labs import audio, music
+
+    tunes = music.load_tunes()[:limit]
+    rendered, music_seconds, total_cpu, synth_cpu = 0, 0.0, 0.0, 0.0
+    failures: list[str] = []
+    for tune in tqdm(tunes, desc="rendering corpus"):
+        start = time.process_time()
+        try:
+            notes = music.tune_notes(tune)
+            synth_start = time.process_time()
+            waveform = audio.synthesize(notes)
+            synth_cpu += time.process_time() - synth_start
+        except Exception as error:  # count the failure and carry on
+            failures.append(f"{music.tune_title(tune)}: {error}")
+            total_cpu += time.process_time() - start
+            continue
+        total_cpu += time.process_time() - start
+        rendered += 1
+        music_seconds += len(waveform) / audio.SAMPLE_RATE
+    return {
+        "tunes": len(tunes),
+        "rendered": rendered,
+        "music_seconds": music_seconds,
+        "speed_total": music_seconds / total_cpu,
+        "speed_synthesis": music_seconds / synth_cpu,
+        "failures": failures,
+    }
+
+
+def run_notebook(timeout_seconds: int = 7200) -> dict:
+    """Execute the solution notebook with its full parameters; return its figures and wall time."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(_REPORT_CELL.strip()))
+    with tempfile.TemporaryDirectory() as folder:
+        client = NotebookClient(notebook, timeout=timeout_seconds, kernel_name="python3", resources={"metadata": {"path": folder}})
+        start = time.perf_counter()
+        client.execute()
+        wall_seconds = time.perf_counter() - start
+    for output in notebook.cells[-1].outputs:
+        for line in output.get("text", "").splitlines():
+            if line.startswith("BENCHMARK_FIGURES "):
+                figures = json.loads(line.split(" ", 1)[1])
+                figures["wall_seconds"] = wall_seconds
+                return figures
+    raise RuntimeError("The executed notebook did not print its figures; check that it ran to the end.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-notebook", action="store_true", help="only measure corpus rendering")
+    parser.add_argument("--skip-corpus", action="store_true", help="only run the notebook")
+    parser.add_argument("--limit", type=int, default=None, help="render only the first N corpus tunes")
+    arguments = parser.parse_args()
+
+    rows = []
+    corpus = {"failures": [], "music_seconds": 0.0}
+    if not arguments.skip_corpus:
+        corpus = measure_corpus(arguments.limit)
+        rows += [
+            ("corpus tunes that render to audio", f"{corpus['rendered']}/{corpus['tunes']} = {corpus['rendered'] / corpus['tunes']:.1%}", ">= 97%"),
+            ("rendering speed, parse + synthesis (music s / CPU s)", f"{corpus['speed_total']:.0f}x", ">= 100x"),
+            ("rendering speed, synthesis only (music s / CPU s)", f"{corpus['speed_synthesis']:.0f}x", ""),
+        ]
+    if not arguments.skip_notebook:
+        figures = run_notebook()
+        share = figures["valid_tunes"] / figures["generated_tunes"] if figures["generated_tunes"] else float("nan")
+        rows += [
+            ("notebook full run, wall time", f"{figures['wall_seconds'] / 60:.1f} min", "< 20 min"),
+            ("training time per iteration", f"{figures['seconds_per_iteration']:.2f} s ({figures['num_training_iterations']} iterations)", ""),
+            ("held-out bits per character (100 unseen tunes)", f"{figures['held_out_bits']:.3f}", "<= 1.6"),
+            (
+                f"generated tunes that parse and render (T={figures['temperature']:g}, {figures['generation_length']} chars)",
+                f"{figures['valid_tunes']}/{figures['generated_tunes']} = {share:.0%}",
+                ">= 60%",
+            ),
+        ]
+    print("| measure | value | target |\n|---|---|---|")
+    for name, value, target in rows:
+        print(f"| {name} | {value} | {target} |")
+    if corpus["failures"]:
+        print(f"\nTunes that failed to render ({len(corpus['failures'])}):")
+        for failure in corpus["failures"][:10]:
+            print(f"- {failure[:160]}")
+    if corpus["music_seconds"]:
+        print(f"\n{corpus['music_seconds'] / 3600:.1f} hours of music rendered.")
+    print("Figures from a shared 2-core CPU vary with its load.")
+
+
+if __name__ == "__main__":
+    main()
