@@ -260,17 +260,21 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
 
 
 @pytest.mark.notebook
-def test_a_missing_notebook_gets_a_missing_row(tmp_path):
-    course = _course(tmp_path)
+def test_an_unsubmitted_notebook_gets_a_missing_row_and_a_broken_one_an_invalid_row(tmp_path):
+    fixtures.write_course(tmp_path / "course")
+    extra = tmp_path / "course" / fixtures.ASSIGNMENT / "solutions" / "Part2_Extra.ipynb"
+    nbformat.write(fixtures.other_source_notebook(), extra)
+    course = course_from_sources(sorted((tmp_path / "course").glob("lab*/solutions/*.ipynb")))
     submissions = tmp_path / "submissions"
     _write_submissions(submissions, ["full"])
     other = submissions / "full" / fixtures.OTHER_ASSIGNMENT / "Copy of Part1_Other.ipynb"
     other.parent.mkdir(parents=True)
     other.write_text("{}")
     grade_batch(submissions, tmp_path / "out", course, workers=1, settings=Settings(40, 8), show_progress=False)
-    rows = {(r["assignment"], r["notebook"]): (r["score"], r["status"]) for r in _rows(tmp_path / "out")}
-    assert rows == {(fixtures.ASSIGNMENT, "Part1_Fixture"): ("10", "ok"),
-                    (fixtures.OTHER_ASSIGNMENT, "Part1_Other"): ("0", "invalid")}
+    rows = {(r["assignment"], r["notebook"]): (r["score"], r["max_score"], r["status"]) for r in _rows(tmp_path / "out")}
+    assert rows == {(fixtures.ASSIGNMENT, "Part1_Fixture"): ("10", "10", "ok"),
+                    (fixtures.ASSIGNMENT, "Part2_Extra"): ("0", "1", "missing"),
+                    (fixtures.OTHER_ASSIGNMENT, "Part1_Other"): ("0", "1", "invalid")}
 
 
 RESUME_SCRIPT = """
