@@ -17,16 +17,15 @@ COURSE = {
 }
 
 
-def _grade(source: Path, workdir: Path, cell_timeout: float) -> str:
-    """Grade the solution as a submission; return 'score / max' or why it could not be graded."""
-    try:
-        from autograder.cli import grade_notebook
-    except ImportError:
-        return "grader not available"
+def _grade(source: Path, workdir: Path, cell_timeout: float) -> tuple[str, bool]:
+    """Grade the solution as a submission; return ('score / max' or the problem, full marks?)."""
+    from autograder.grading import grade_notebook
+
+    workdir.mkdir(parents=True, exist_ok=True)
     result = grade_notebook(source, source, workdir, timeout=cell_timeout)
     if result.status != "ok":
-        return f"{result.status}: {result.detail}"
-    return f"{result.score:g} / {result.max_score:g}"
+        return f"{result.status}: {result.detail}", False
+    return f"{result.score:g} / {result.max_score:g}", result.score == result.max_score
 
 
 def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
@@ -39,7 +38,8 @@ def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 
 
 def demo(root: Path, out: Path, grade: bool = True, cell_timeout: float = 900) -> int:
-    """Run the whole demo; print the table; return 0 when every existing part ran and graded."""
+    """Run the whole demo; print the table; return 0 when every written part ran and its
+    solution earned full marks."""
     print("Building the student notebooks ...")
     _, build_errors = build(root)
     for error in build_errors:
@@ -60,8 +60,8 @@ def demo(root: Path, out: Path, grade: bool = True, cell_timeout: float = 900) -
             status = "ok" if result.ok else result.errors[0].describe()
             score = ""
             if result.ok and grade:
-                score = _grade(source, out / "grading" / lab / part, cell_timeout)
-                failed = failed or "/" not in score and score != "grader not available"
+                score, full_marks = _grade(source, out / "grading" / lab / part, cell_timeout)
+                failed = failed or not full_marks
             failed = failed or not result.ok
             rows.append((lab, part, status, f"{result.seconds:.0f}", score))
     print()
