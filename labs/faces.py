@@ -204,7 +204,8 @@ def generate_faces(
         non_face_dark_fraction: fraction of the non-faces drawn with the dark palette.
         noise_std: standard deviation of the Gaussian pixel noise, in 0-255 units.
         seed: random seed; the same arguments always give the same images.
-        chunk_size: images drawn per vectorised step (memory, not results).
+        chunk_size: images drawn per vectorised step (memory, not results); sets of
+            4096 images or more show a progress bar.
 
     Returns:
         A :class:`FaceImages` with faces first, then non-faces, in a shuffled order.
@@ -234,7 +235,12 @@ def generate_faces(
     order = rng.permutation(total)
     is_face, tone, hair = is_face[order], tone[order], hair[order]
     images = np.empty((total, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-    for start in range(0, total, chunk_size):
+    starts = range(0, total, chunk_size)
+    if total >= 4096:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"Drawing {total} images", unit="chunk", leave=False)
+    for start in starts:
         stop = min(start + chunk_size, total)
         images[start:stop] = _draw_chunk(is_face[start:stop], tone[start:stop], hair[start:stop], rng, noise_std)
     return FaceImages(images, is_face.astype(np.float32)[:, None], tone, hair)
