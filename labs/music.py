@@ -201,9 +201,19 @@ class TuneNotes:
 
 
 def _count_bars(score) -> int:
-    """Number of measures in the first part of a score."""
-    parts = list(score.parts) or [score]
-    return len(parts[0].getElementsByClass("Measure"))
+    """Number of measures in the first part of a score.
+
+    music21 leaves very short ABC tunes without measures; their bars are then counted by
+    cutting the notes into measures of the tune's time signature.
+    """
+    part = (list(score.parts) or [score])[0]
+    bars = len(part.getElementsByClass("Measure"))
+    if bars == 0:
+        try:
+            bars = len(part.makeMeasures().getElementsByClass("Measure"))
+        except Exception:  # no usable time signature: the tune has no bars to count
+            bars = 0
+    return bars
 
 
 def _seconds_per_quarter(score) -> float:

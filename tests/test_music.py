@@ -1,0 +1,136 @@
+"""Unit tests for labs.music: corpus, tune text, extraction, parsing, piano roll."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from labs import music
+
+SCALE = "X:1\nT:Scale\nM:4/4\nL:1/4\nK:C\nCDEF|GABc|]"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return music.load_tunes()
+
+
+def test_oneills_corpus_has_2009_tunes(corpus):
+    assert len(corpus) == 2009
+
+
+def test_every_corpus_tune_starts_with_x_and_has_a_key_and_body(corpus):
+    for tune in corpus:
+        lines = tune.splitlines()
+        assert lines[0].startswith("X:")
+        key_line = next(number for number, line in enumerate(lines) if line.startswith("K:"))
+        assert key_line < len(lines) - 1
+
+
+def test_corpus_headers_keep_only_music_fields(corpus):
+    for tune in corpus:
+        header = tune.split("\nK:")[0].splitlines()
+        assert {line[0] for line in header} <= set(music.HEADER_FIELDS_KEPT)
+
+
+def test_ryans_option_adds_the_mammoth_collection(corpus):
+    both = music.load_tunes(include_ryans=True)
+    assert both[: len(corpus)] == corpus
+    assert len(both) - len(corpus) > 1000
+
+
+def test_split_abc_file_cuts_at_x_lines_and_ignores_file_header():
+    text = "%abc-2.1\nfile header\n\nX:1\nT:A\nK:G\nGAB|\n\n\nX:2\nT:B\nK:D\nDEF|\n"
+    assert music.split_abc_file(text) == ["X:1\nT:A\nK:G\nGAB|", "X:2\nT:B\nK:D\nDEF|"]
+
+
+def test_clean_tune_drops_non_music_header_lines_and_comments():
+    raw = 'X: 7\nT: Tune\nN: "Slow"\nZ: "Transcribed by someone"\nB: "Book"\nM: 6/8\nL: 1/8\n% a comment\nK:G\nGAB cde|  \n\nfed cBA|]'
+    assert music.clean_tune(raw) == "X:7\nT:Tune\nM:6/8\nL:1/8\nK:G\nGAB cde|\nfed cBA|]"
+
+
+def test_clean_tune_keeps_field_lines_inside_the_body():
+    raw = "X:1\nK:G\nGAB|\nK:D\nDEF|"
+    assert music.clean_tune(raw) == raw
+
+
+def test_clean_tune_without_key_or_body_is_empty():
+    assert music.clean_tune("X:1\nT:No key\nGAB|") == ""
+    assert music.clean_tune("X:1\nT:No body\nK:G") == ""
+
+
+def test_extract_tunes_round_trips_joined_tunes(corpus):
+    assert music.extract_tunes(music.join_tunes(corpus[:5])) == corpus[:5]
+
+
+def test_extract_tunes_drops_cut_off_tune_and_leading_garbage():
+    text = "d2 e|]\n\n" + music.join_tunes([SCALE]) + "X:2\nT:Cut off\nK:G\nGA"
+    assert music.extract_tunes(text) == [SCALE]
+
+
+def test_extract_tunes_needs_key_line_and_body():
+    text = "X:1\nT:No key\nGAB|\n\nX:2\nT:No body\nK:G\n\nX:3\nK:G\nGAB|\n\n"
+    assert music.extract_tunes(text) == ["X:3\nK:G\nGAB|"]
+
+
+def test_tune_title_reads_t_field():
+    assert music.tune_title(SCALE) == "Scale"
+    assert music.tune_title("X:1\nK:C\nC|") == "untitled"
+
+
+def test_parse_tune_without_key_line_raises_clear_value_error():
+    with pytest.raises(ValueError, match="K:"):
+        music.parse_tune("X:1\nT:Broken\nCDEF|")
+
+
+def test_parse_tune_that_music21_rejects_raises_value_error_naming_the_problem():
+    with pytest.raises(ValueError, match="could not parse.*default note length"):
+        music.parse_tune("X:1\nK:C\nzzz|")
+
+
+def test_parse_tune_rejects_non_strings():
+    with pytest.raises(TypeError, match="str"):
+        music.parse_tune(42)
+
+
+def test_tune_notes_of_a_scale():
+    notes = music.tune_notes(SCALE)
+    assert notes.pitch.tolist() == [60, 62, 64, 65, 67, 69, 71, 72]
+    assert notes.start.tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert notes.bars == 2
+    assert notes.seconds_per_quarter == pytest.approx(0.5)
+    assert notes.length_seconds == pytest.approx(4.0)
+
+
+def test_tune_notes_plays_repeats_out():
+    notes = music.tune_notes("X:1\nM:4/4\nL:1/4\nK:C\n|:CDEF|GABc:|\n|:cBAG|FEDC:|")
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    assert notes.pitch.tolist() == scale * 2 + scale[::-1] * 2
+    assert notes.bars == 4
+
+
+def test_tune_notes_uses_q_field_tempo():
+    notes = music.tune_notes("X:1\nM:4/4\nL:1/4\nQ:1/4=60\nK:C\nCDEF|")
+    assert notes.seconds_per_quarter == pytest.approx(1.0)
+
+
+def test_check_tune_reports_bars_notes_and_seconds():
+    check = music.check_tune(SCALE)
+    assert (check.valid, check.bars, check.notes, check.error) == (True, 2, 8, "")
+    assert check.seconds == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("broken", ["", "X:1\nT:x\nK:C\n", "X:1\nK:C\nzzz|", "K:\n)))(((", "X:1\nL:1/8\nK:C\n\"\"\"|"])
+def test_check_tune_never_raises_on_broken_text(broken):
+    check = music.check_tune(broken)
+    assert not check.valid
+    assert check.error
+
+
+def test_piano_roll_draws_one_bar_per_note():
+    figure = music.piano_roll(SCALE)
+    axis = figure.axes[0]
+    assert len(axis.patches) == 8
+    assert axis.get_title() == "Scale"
+    matplotlib.pyplot.close(figure)
