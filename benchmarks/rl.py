@@ -90,9 +90,13 @@ def cartpole_run(seed: int, max_cpu_minutes: float) -> dict:
     cpu_minutes = (time.process_time() - cpu_start) / 60
     envs.close()
     evaluation = rl.evaluate("CartPole-v1", act, num_episodes=100, seed=50_000 + seed, progress=False)
+    greedy = rl.evaluate(
+        "CartPole-v1", lambda batch: np.argmax(policy(batch), axis=1), num_episodes=100, seed=50_000 + seed, progress=False
+    )
     return {
         "seed": seed, "solved_at": solved_at, "episodes": len(returns_so_far), "wall_minutes": wall_minutes,
         "cpu_minutes": cpu_minutes, "last_100": float(np.mean(returns_so_far[-100:])), "evaluation": float(evaluation.mean()),
+        "greedy": float(greedy.mean()),
     }
 
 
@@ -215,11 +219,14 @@ def main() -> None:
             solved = f"solved after {run['solved_at']} episodes" if run["solved_at"] else f"not solved in {run['episodes']} episodes (last 100: {run['last_100']:.0f})"
             add((
                 f"Cart-Pole seed {run['seed']}",
-                f"{solved}, {run['wall_minutes']:.1f} min wall / {run['cpu_minutes']:.1f} min CPU; evaluation mean {run['evaluation']:.1f} (100 episodes)",
+                f"{solved}, {run['wall_minutes']:.1f} min wall / {run['cpu_minutes']:.1f} min CPU; evaluation mean {run['evaluation']:.1f} sampling / {run['greedy']:.1f} greedy (100 episodes)",
                 "< 10 min, evaluation >= 475",
             ))
         evaluations = [run["evaluation"] for run in runs]
-        add(("Cart-Pole evaluation over seeds", f"mean {np.mean(evaluations):.1f}, min {np.min(evaluations):.1f}", ">= 475 each"))
+        greedy = [run["greedy"] for run in runs]
+        add(("Cart-Pole evaluation over seeds",
+             f"sampling: mean {np.mean(evaluations):.1f}, min {np.min(evaluations):.1f}; greedy: mean {np.mean(greedy):.1f}, min {np.min(greedy):.1f}",
+             ">= 475 each"))
     if arguments.minutes > 0:
         result = pong_training(arguments.minutes, seed=1, random_games=arguments.random_games)
         games = result["game_returns"]
