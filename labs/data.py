@@ -46,6 +46,11 @@ def cache_dir() -> Path:
     return path
 
 
+def offline_mode() -> bool:
+    """True when ``LABS_OFFLINE`` is set to anything but ``""`` or ``"0"``."""
+    return os.environ.get("LABS_OFFLINE", "") not in ("", "0")
+
+
 def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
     """Hex sha256 digest of a file, read in chunks of ``chunk_bytes``."""
     digest = hashlib.sha256()
@@ -80,7 +85,8 @@ def fetch(remote: RemoteFile, directory: Path | None = None, url: str | None = N
         url: override ``remote.url`` (a mirror or a ``file://`` path).
 
     Raises:
-        DatasetUnavailable: no network and no valid cached copy, or a corrupt download.
+        DatasetUnavailable: no network (or ``LABS_OFFLINE``) and no valid cached
+            copy, or a corrupt download.
     """
     directory = Path(directory) if directory is not None else cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -91,6 +97,11 @@ def fetch(remote: RemoteFile, directory: Path | None = None, url: str | None = N
             return target
         print(f"Cached {target} has the wrong sha256 (corrupt or partial); deleting it and downloading again.")
         target.unlink()
+    if offline_mode() and not source.startswith("file:"):
+        raise DatasetUnavailable(
+            f"LABS_OFFLINE is set and there is no valid copy of {remote.name} at {target}, so it was not "
+            f"downloaded from {source}; save the file there (sha256 {remote.sha256}) or unset LABS_OFFLINE."
+        )
     with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{remote.name}.", delete=False) as handle:
         partial = Path(handle.name)
     try:

@@ -30,7 +30,6 @@ pixels, bottom and right exclusive.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -83,11 +82,6 @@ class ImageDataset:
             f"{self.name}: {len(self.train_images):,} training and {len(self.test_images):,} test images "
             f"of {height}x{width} pixels, {len(self.class_names)} classes."
         )
-
-
-def offline_mode() -> bool:
-    """True when ``LABS_OFFLINE`` is set to anything but ``""``/``"0"``: loaders then never download."""
-    return os.environ.get("LABS_OFFLINE", "") not in ("", "0")
 
 
 def resize_matrix(source_size: int, target_size: int) -> np.ndarray:
@@ -187,15 +181,7 @@ def load_mnist(
     Raises:
         DatasetUnavailable: MNIST cannot be had and ``fallback`` is False.
     """
-    from labs.data import cache_dir
-
-    target = (Path(directory) if directory is not None else cache_dir()) / remote.name
     try:
-        if offline_mode() and not target.exists():
-            raise DatasetUnavailable(
-                f"LABS_OFFLINE is set and {target} does not exist, so {remote.name} was not downloaded "
-                f"from {remote.url}; copy the file there (sha256 {remote.sha256}) or unset LABS_OFFLINE."
-            )
         dataset = read_mnist_npz(fetch(remote, directory=directory))
     except (DatasetUnavailable, ValueError, OSError) as error:
         if not fallback:

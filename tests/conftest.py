@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Tests never use the network: loaders (and the notebook kernels the tests start,
+# which inherit this environment) use cached or packaged data only.
+os.environ["LABS_OFFLINE"] = "1"
 
 
 @pytest.fixture

@@ -10,6 +10,12 @@ import pytest
 from labs.data import DatasetUnavailable, RemoteFile, fetch
 
 
+@pytest.fixture(autouse=True)
+def online(monkeypatch):
+    """These tests exercise downloads (from local file:// URLs), so lift the offline switch."""
+    monkeypatch.delenv("LABS_OFFLINE", raising=False)
+
+
 @pytest.fixture
 def served_file(tmp_path: Path) -> tuple[Path, RemoteFile]:
     payload = b"digits " * 1000
@@ -59,3 +65,13 @@ def test_a_mirror_url_overrides_the_registered_one(tmp_path: Path, served_file):
     origin, remote = served_file
     broken = RemoteFile(remote.name, "file:///nonexistent/digits.bin", remote.sha256)
     assert fetch(broken, tmp_path / "cache", url=origin.as_uri()).exists()
+
+
+def test_offline_mode_uses_the_cache_and_never_downloads(tmp_path: Path, served_file, monkeypatch):
+    origin, local = served_file
+    remote = RemoteFile(local.name, "https://example.invalid/digits.bin", local.sha256)
+    monkeypatch.setenv("LABS_OFFLINE", "1")
+    with pytest.raises(DatasetUnavailable, match="LABS_OFFLINE is set"):
+        fetch(remote, tmp_path / "cache")
+    path = fetch(remote, tmp_path / "cache", url=origin.as_uri())  # a local file is not a download
+    assert fetch(remote, tmp_path / "cache") == path

@@ -88,10 +88,14 @@ def test_missing_mnist_says_what_was_tried_and_how_to_provide_the_file(tmp_path,
 
 
 def test_offline_flag_never_tries_the_url(tmp_path, monkeypatch):
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the loader tried the network although LABS_OFFLINE is set")
+
     monkeypatch.setenv("LABS_OFFLINE", "1")
-    source = tmp_path / "mnist.npz"
-    digest = _write_fake_mnist(source)
-    remote = RemoteFile("mnist.npz", source.as_uri(), digest)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    remote = RemoteFile("mnist.npz", "https://example.invalid/mnist.npz", "0" * 64)
     with pytest.raises(DatasetUnavailable, match="LABS_OFFLINE"):
         vision.load_mnist(fallback=False, directory=tmp_path / "cache", remote=remote)
 
