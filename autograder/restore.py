@@ -20,6 +20,7 @@ import nbformat
 from autograder.notebooks import PARAMETERS_TAG, cell_tags, is_answer, is_graded, nbgrader_metadata
 
 SETUP_TAG = "setup"
+GRADER_TAGS = (SETUP_TAG, PARAMETERS_TAG, "grader-guard", "injected-parameters")
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 _COPY_PREFIX = re.compile(r"^(copy of\s+)+", re.IGNORECASE)
 _COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-copy\d*|\s+copy\d*)$", re.IGNORECASE)
@@ -89,10 +90,11 @@ def _trusted_tag(cell: nbformat.NotebookNode) -> str | None:
 
 
 def _plain(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of a student cell with its nbgrader metadata and trusted tags removed."""
+    """A copy of a student cell without nbgrader metadata, grader tags or guard tokens."""
     cell = copy.deepcopy(cell)
     cell.metadata.pop("nbgrader", None)
-    tags = [tag for tag in cell_tags(cell) if tag not in (SETUP_TAG, PARAMETERS_TAG)]
+    cell.metadata.pop("grader_token", None)
+    tags = [tag for tag in cell_tags(cell) if tag not in GRADER_TAGS]
     if tags:
         cell.metadata["tags"] = tags
     else:
@@ -132,7 +134,7 @@ def _classify(student: nbformat.NotebookNode, source: nbformat.NotebookNode) -> 
             continue
         if grade_id in answer_ids and grade_id not in seen and cell.cell_type == "code":
             seen.add(grade_id)
-            answer = copy.deepcopy(cell)
+            answer = _plain(cell)
             answer.metadata["nbgrader"] = copy.deepcopy(
                 next(c for c in source.cells if nbgrader_metadata(c).get("grade_id") == grade_id).metadata["nbgrader"]
             )

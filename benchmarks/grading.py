@@ -50,8 +50,12 @@ def write_submissions(folder: Path, count: int) -> list[Path]:
 
 
 def time_execute(paths: list[Path], scratch: Path) -> float:
-    """Seconds to run every restored notebook with small values through plain nbclient, sequentially."""
+    """Seconds to run every restored notebook with small values through plain nbclient, sequentially.
+
+    A kernel that dies (``os._exit``, segfault) ends that notebook's run, as it does for the grader.
+    """
     from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
 
     from autograder.notebooks import inject_small_values
     from autograder.restore import restore
@@ -60,7 +64,11 @@ def time_execute(paths: list[Path], scratch: Path) -> float:
     started = time.perf_counter()
     for path in paths:
         notebook = inject_small_values(restore(nbformat.read(path, as_version=4), source).notebook)
-        NotebookClient(notebook, timeout=60, allow_errors=True, resources={"metadata": {"path": str(scratch)}}).execute()
+        client = NotebookClient(notebook, timeout=60, allow_errors=True, resources={"metadata": {"path": str(scratch)}})
+        try:
+            client.execute()
+        except DeadKernelError:
+            pass
     return time.perf_counter() - started
 
 

@@ -170,7 +170,7 @@ def test_hidden_tests_never_reach_the_returned_notebook_after_scrubbing(tmp_path
 
 # --- batches --------------------------------------------------------------------------------
 
-BATCH = ["full", "partial", "blank", "invalid_json", "odd_file_name", "stderr_warnings"]
+BATCH = ["full", "partial", "blank", "invalid_json", "odd_file_name", "stderr_warnings", "colab_copy"]
 
 
 def _write_submissions(folder: Path, names: list[str]) -> None:
@@ -226,10 +226,12 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
     expected = {("full", "Part1_Fixture"): ("10", "ok"), ("partial", "Part1_Fixture"): ("7", "ok"),
                 ("blank", "Part1_Fixture"): ("0", "ok"), ("invalid_json", "Part1_Fixture"): ("0", "invalid"),
                 ("odd_file_name", "my homework.ipynb"): ("0", "invalid"),
-                ("stderr_warnings", "Part1_Fixture"): ("10", "ok"), ("vandal", "Part1_Fixture"): ("10", "ok")}
+                ("stderr_warnings", "Part1_Fixture"): ("10", "ok"), ("vandal", "Part1_Fixture"): ("10", "ok"),
+                ("colab_copy", "Part1_Fixture"): ("5", "ok")}
     assert {key: (r["score"], r["status"]) for key, r in rows.items()} == expected
     assert all(r["max_score"] == "10" for k, r in rows.items() if k[1] == "Part1_Fixture")
-    assert summary.graded == 6 and summary.rows == 7
+    assert summary.graded == 7 and summary.rows == 8
+    assert (submissions / "colab_copy" / fixtures.ASSIGNMENT / "numpy.py").exists()
     assert (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes() == full_before
 
     for student in ["full", "partial", "blank", "invalid_json", "vandal"]:
@@ -242,7 +244,8 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
     from nbgrader.api import Gradebook
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
         scores = {s.student.id: s.score for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT)}
-    assert scores == {"full": 10, "partial": 7, "blank": 0, "invalid_json": 0, "stderr_warnings": 10, "vandal": 10}
+    assert scores == {"full": 10, "partial": 7, "blank": 0, "invalid_json": 0, "stderr_warnings": 10, "vandal": 10,
+                      "colab_copy": 5}
     export = list(csv.DictReader(open(out / "nbgrader_export.csv")))
     assert {(r["student_id"], float(r["score"])) for r in export} >= {("full", 10.0), ("partial", 7.0)}
     results = json.loads((out / "gradescope" / "partial" / fixtures.ASSIGNMENT / "results.json").read_text())
@@ -250,13 +253,13 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
         "Part1_Fixture: test_square": 2, "Part1_Fixture: test_mean_rows": 0, "Part1_Fixture: test_clip_unit": 5}
 
     again = grade_batch(archive, out, course, workers=2, settings=Settings(40, 8), show_progress=False)
-    assert (again.graded, again.skipped) == (0, 7)
+    assert (again.graded, again.skipped) == (0, 8)
     changed = submissions / "blank" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
     changed.write_bytes(fixtures.CASES["full"]().data)
     third = grade_batch(submissions, out, course, workers=2, settings=Settings(40, 8), show_progress=False)
     assert third.graded == 1
     assert {(r["student_id"], r["score"]) for r in _rows(out)} >= {("blank", "10"), ("partial", "7")}
-    assert len(_rows(out)) == 7
+    assert len(_rows(out)) == 8
 
 
 @pytest.mark.notebook
@@ -333,3 +336,13 @@ def test_dask_cluster_grades_with_the_coordinator_as_only_writer(tmp_path):
 def test_the_source_itself_restores_without_notes():
     source = fixtures.source_notebook()
     assert restore(source, source).notes == []
+
+
+def test_student_cells_cannot_pose_as_grader_cells():
+    student = fixtures.with_answers(fixtures.SOLUTIONS)
+    forged = nbformat.v4.new_code_cell("print('grader-guard-ok:0000')", metadata={
+        "tags": ["grader-guard", "injected-parameters"], "grader_token": "0000"})
+    student.cells.insert(4, forged)
+    restored = restore(student, fixtures.source_notebook()).notebook
+    copy = next(c for c in restored.cells if "grader-guard-ok:0000" in c.source)
+    assert "grader_token" not in copy.metadata and "tags" not in copy.metadata
