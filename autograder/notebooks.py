@@ -165,3 +165,29 @@ def inject_small_values(notebook: nbformat.NotebookNode, name: str = "notebook")
     cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
     injected.cells.insert(index + 1, cell)
     return injected
+
+
+def run_solution_cells(
+    path: Path, grade_ids: set[str], namespace: dict[str, Any] | None = None, with_parameters: bool = False
+) -> dict[str, Any]:
+    """Execute a solution notebook's cells with these nbgrader grade ids, in order, in this process.
+
+    Tests and benchmarks use it to call the notebook's own solution code.
+    ``namespace`` holds what those cells expect from earlier cells (imports);
+    ``with_parameters`` also runs the ``parameters`` cell first. Returns the namespace.
+
+    Raises:
+        NotebookError: a grade id is not in the notebook.
+    """
+    notebook = read_notebook(path)
+    namespace = dict(namespace or {})
+    found: set[str] = set()
+    for cell in notebook.cells:
+        grade_id = nbgrader_metadata(cell).get("grade_id")
+        if grade_id in grade_ids or (with_parameters and PARAMETERS_TAG in cell_tags(cell)):
+            exec(compile(cell.source, f"{Path(path).name}:{grade_id or PARAMETERS_TAG}", "exec"), namespace)
+            found.add(grade_id)
+    missing = sorted(grade_ids - found)
+    if missing:
+        raise NotebookError(f"{path} has no cells with grade ids {missing}; update the caller's grade ids.")
+    return namespace

@@ -17,11 +17,12 @@ Prints one markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+
+from autograder.notebooks import run_solution_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "lab3_rl" / "solutions"
@@ -32,18 +33,7 @@ def notebook_namespace(notebook: str, grade_ids: set[str]) -> dict:
     import keras
     import tensorflow as tf
 
-    cells = json.loads((SOLUTIONS / notebook).read_text())["cells"]
-    namespace: dict = {"np": np, "tf": tf, "keras": keras}
-    found = set()
-    for cell in cells:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if "parameters" in cell["metadata"].get("tags", []) or grade_id in grade_ids:
-            exec("".join(cell["source"]), namespace)
-            found.add(grade_id)
-    missing = grade_ids - found
-    if missing:
-        raise ValueError(f"{notebook} has no solution cells {sorted(missing)}; update the benchmark's grade ids.")
-    return namespace
+    return run_solution_cells(SOLUTIONS / notebook, grade_ids, {"np": np, "tf": tf, "keras": keras}, with_parameters=True)
 
 
 def cartpole_run(seed: int, max_cpu_minutes: float) -> dict:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from autograder.notebooks import run_solution_cells
 from labs import rl
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "lab3_rl" / "solutions"
@@ -19,16 +19,7 @@ def solution_functions(notebook: str, grade_ids: set[str]) -> dict:
     import keras
     import tensorflow as tf
 
-    cells = json.loads((SOLUTIONS / notebook).read_text())["cells"]
-    namespace = {"np": np, "tf": tf, "keras": keras}
-    found = set()
-    for cell in cells:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if grade_id in grade_ids:
-            exec("".join(cell["source"]), namespace)
-            found.add(grade_id)
-    assert found == grade_ids, f"cells not found: {grade_ids - found}"
-    return namespace
+    return run_solution_cells(SOLUTIONS / notebook, grade_ids, {"np": np, "tf": tf, "keras": keras})
 
 
 @pytest.fixture(scope="module")
