@@ -17,6 +17,7 @@ _isclose = np.isclose
 _array_equal = np.array_equal
 _all = np.all
 _isfinite = np.isfinite
+_NUMBERS = (int, float, complex, np.number, np.bool_)
 
 
 def _as_numpy(value: Any) -> np.ndarray:
@@ -87,9 +88,14 @@ def check_equal(what: str, value: Any, expected: Any, hint: str = "") -> None:
     if hasattr(value, "numpy") or isinstance(value, np.ndarray) or isinstance(expected, np.ndarray):
         got_array, want_array = _as_numpy(value), _as_numpy(expected)
         equal = got_array.shape == want_array.shape and bool(_array_equal(got_array, want_array))
+    elif isinstance(value, _NUMBERS) and isinstance(expected, _NUMBERS):
+        equal = bool(expected == value)
+    elif not (isinstance(value, type(expected)) and type(value).__eq__ is type(expected).__eq__):
+        # An object of another type, or a subclass with its own __eq__, could agree with anything.
+        fail(what, f"a {type(expected).__name__} equal to {_summarise(expected)}", f"a {type(value).__name__}", hint)
     else:
         try:
-            equal = bool(value == expected)
+            equal = bool(expected == value)
         except (TypeError, ValueError):
             equal = False
     if equal:

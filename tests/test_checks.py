@@ -54,3 +54,24 @@ def test_patching_numpy_comparisons_does_not_change_a_check(monkeypatch):
 def test_check_requires_a_true_boolean_not_a_truthy_object():
     with pytest.raises(AssertionError):
         checks.check("non-empty list is not True", [1], "the condition to hold")
+
+
+def test_check_equal_is_not_fooled_by_an_object_that_equals_everything():
+    class AgreesWithEverything:
+        def __eq__(self, other):
+            return True
+
+    class StrThatAgrees(str):
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(AssertionError, match="expected a str"):
+        checks.check_equal("name", AgreesWithEverything(), "Tennis")
+    with pytest.raises(AssertionError, match="expected a str"):
+        checks.check_equal("name", StrThatAgrees("Golf"), "Tennis")
+
+
+def test_check_equal_compares_numbers_across_numeric_types(capsys):
+    checks.check_equal("count", np.int64(3), 3)
+    checks.check_equal("ratio", 0.5, np.float32(0.5))
+    assert capsys.readouterr().out.count("[PASS]") == 2
