@@ -70,12 +70,6 @@ def _release(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from autograder.cli import grade_command
 
-    if args.workers is not None and args.workers < 1:
-        print("labs grade: --workers must be at least 1.", file=sys.stderr)
-        return 2
-    if args.timeout is not None and args.timeout <= 0:
-        print("labs grade: --timeout must be a positive number of seconds.", file=sys.stderr)
-        return 2
     return grade_command(Path(args.submissions), Path(args.out), args.workers, args.timeout, args.force, args.scheduler)
 
 
