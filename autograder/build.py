@@ -24,6 +24,10 @@ from pathlib import Path
 import nbformat
 
 from autograder.notebooks import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    SOLUTION_BEGIN,
+    SOLUTION_END,
     NotebookError,
     cells_with_tag,
     clear_outputs,
@@ -33,6 +37,7 @@ from autograder.notebooks import (
     parameters_cell_index,
     read_notebook,
     small_run_values,
+    split_marked_lines,
     write_notebook,
 )
 
@@ -46,9 +51,6 @@ CODE_STUB = 'raise NotImplementedError("Replace this line with your code (see th
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 README_START = "<!-- notebook-badges:start -->"
 README_END = "<!-- notebook-badges:end -->"
-
-SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 def setup_prelude() -> str:
@@ -140,34 +142,16 @@ def _generate_with_nbgrader(source: Path, assignment: str) -> nbformat.NotebookN
         return nbformat.read(released, as_version=4)
 
 
-def _region_lines(source_text: str, begin: str, end: str) -> set[str]:
-    """Stripped, non-blank lines found between ``begin`` and ``end`` markers."""
-    found, inside = set(), False
-    for line in source_text.splitlines():
-        stripped = line.strip()
-        if stripped == begin:
-            inside = True
-        elif stripped == end:
-            inside = False
-        elif inside and stripped:
-            found.add(stripped)
-    return found
-
-
-def _outside_region_lines(notebook: nbformat.NotebookNode) -> set[str]:
-    """Stripped lines of the notebook outside every solution and hidden-test region."""
-    lines: set[str] = set()
+def _secret_and_shared_lines(notebook: nbformat.NotebookNode) -> tuple[set[str], set[str]]:
+    """Stripped, non-blank lines inside solution or hidden-test blocks, and those outside them."""
+    secret: set[str] = set()
+    shared: set[str] = set()
     for cell in notebook.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            stripped = line.strip()
-            if stripped in (SOLUTION_BEGIN, HIDDEN_BEGIN):
-                inside = True
-            elif stripped in (SOLUTION_END, HIDDEN_END):
-                inside = False
-            elif not inside:
-                lines.add(stripped)
-    return lines
+        solution, rest = split_marked_lines(cell.source, SOLUTION_BEGIN, SOLUTION_END)
+        hidden, visible = split_marked_lines("\n".join(rest), HIDDEN_BEGIN, HIDDEN_END)
+        secret |= {line.strip() for line in solution + hidden if line.strip()}
+        shared |= {line.strip() for line in visible}
+    return secret, shared
 
 
 def student_version_problems(source: nbformat.NotebookNode, student: nbformat.NotebookNode, name: str) -> list[str]:
@@ -183,11 +167,7 @@ def student_version_problems(source: nbformat.NotebookNode, student: nbformat.No
         nbformat.validate(student)
     except nbformat.ValidationError as error:
         problems.append(f"{name}: not a valid notebook ({str(error).splitlines()[0]}).")
-    shared = _outside_region_lines(source)
-    secret: set[str] = set()
-    for cell in source.cells:
-        secret |= _region_lines(cell.source, SOLUTION_BEGIN, SOLUTION_END)
-        secret |= _region_lines(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+    secret, shared = _secret_and_shared_lines(source)
     secret -= shared
     student_lines = {line.strip() for cell in student.cells for line in cell.source.splitlines()}
     for line in sorted(secret & student_lines):

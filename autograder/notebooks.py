@@ -19,12 +19,30 @@ from typing import Any
 import nbformat
 
 PARAMETERS_TAG = "parameters"
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 INJECTED_TAG = "injected-parameters"
 SMALL_VALUES_NAME = "SMALL_RUN_VALUES"
 
 
 class NotebookError(ValueError):
     """A notebook file that cannot be used; the message is one sentence."""
+
+
+def split_marked_lines(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
+    """Split a cell's lines into those inside ``begin``/``end`` marker blocks and
+    those outside them (nbgrader's solution or hidden-test markers); the marker
+    lines themselves are in neither list."""
+    inside, outside, within = [], [], False
+    for line in source.splitlines():
+        marker = line.strip()
+        if marker == begin:
+            within = True
+        elif marker == end:
+            within = False
+        else:
+            (inside if within else outside).append(line)
+    return inside, outside
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:

@@ -17,11 +17,19 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from autograder.notebooks import PARAMETERS_TAG, cell_tags, is_answer, is_graded, nbgrader_metadata
+from autograder.notebooks import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    PARAMETERS_TAG,
+    cell_tags,
+    is_answer,
+    is_graded,
+    nbgrader_metadata,
+    split_marked_lines,
+)
 
 SETUP_TAG = "setup"
 GRADER_TAGS = (SETUP_TAG, PARAMETERS_TAG, "grader-guard", "injected-parameters")
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 _COPY_PREFIX = re.compile(r"^(copy of\s+)+", re.IGNORECASE)
 _COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-copy\d*|\s+copy\d*)$", re.IGNORECASE)
 
@@ -36,30 +44,12 @@ class Restored:
 
 def strip_hidden_tests(source: str) -> str:
     """The text of a test cell as students see it: hidden-test blocks removed."""
-    kept, hidden = [], False
-    for line in source.splitlines():
-        marker = line.strip()
-        if marker == HIDDEN_BEGIN:
-            hidden = True
-        elif marker == HIDDEN_END:
-            hidden = False
-        elif not hidden:
-            kept.append(line)
-    return "\n".join(kept)
+    return "\n".join(split_marked_lines(source, HIDDEN_BEGIN, HIDDEN_END)[1])
 
 
 def hidden_test_lines(source: str) -> list[str]:
     """The stripped, non-blank lines of the hidden-test blocks of a test cell."""
-    lines, hidden = [], False
-    for line in source.splitlines():
-        marker = line.strip()
-        if marker == HIDDEN_BEGIN:
-            hidden = True
-        elif marker == HIDDEN_END:
-            hidden = False
-        elif hidden and marker:
-            lines.append(marker)
-    return lines
+    return [line.strip() for line in split_marked_lines(source, HIDDEN_BEGIN, HIDDEN_END)[0] if line.strip()]
 
 
 def canonical_notebook_name(file_name: str) -> str:
