@@ -302,7 +302,8 @@ def strip_grader_cells(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode
 
 
 def _scratch(job: GradeJob) -> Path:
-    root = Path(job.scratch_root) if job.scratch_root else None
+    # Absolute: the sandbox binds this folder and changes into it by path.
+    root = Path(job.scratch_root).resolve() if job.scratch_root else None
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="g", dir=root))

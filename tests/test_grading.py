@@ -38,6 +38,15 @@ def _grade(case: fixtures.Case, tmp_path: Path):
     return grade_job(job)
 
 
+@pytest.mark.notebook
+def test_a_relative_scratch_folder_grades_like_an_absolute_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    case = fixtures.CASES["full"]()
+    job = GradeJob(case.data, _source_text(), fixtures.NOTEBOOK, OTHERS, scratch_root="relative/scratch", **FAST)
+    result = grade_job(job).result
+    assert (result.score, result.status) == (case.score, "ok"), result.detail
+
+
 # --- pure functions, no kernel ---------------------------------------------------------------
 
 def test_copy_names_map_to_the_original_notebook():
