@@ -301,9 +301,16 @@ def strip_grader_cells(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode
     return cleaned
 
 
+#: The kernel's Unix sockets live in the scratch folder, and a socket path may
+#: not exceed 107 bytes: a deeper scratch root falls back to the system's temp folder.
+_MAX_SCRATCH_ROOT = 70
+
+
 def _scratch(job: GradeJob) -> Path:
     # Absolute: the sandbox binds this folder and changes into it by path.
     root = Path(job.scratch_root).resolve() if job.scratch_root else None
+    if root is not None and len(str(root)) > _MAX_SCRATCH_ROOT:
+        root = None
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="g", dir=root))

@@ -154,7 +154,7 @@ def test_importing_labs_has_no_side_effects():
 
 
 @pytest.mark.notebook
-def test_demo_runs_the_written_parts_and_lists_the_missing_ones(tmp_path: Path, capsys):
+def test_demo_runs_and_grades_the_written_parts_and_lists_the_missing_ones(tmp_path: Path, capsys, monkeypatch):
     from autograder.demo import COURSE, demo
 
     (tmp_path / "pyproject.toml").write_text("")
@@ -162,10 +162,12 @@ def test_demo_runs_the_written_parts_and_lists_the_missing_ones(tmp_path: Path, 
     part1 = tmp_path / "lab1_music" / "solutions" / "Part1_TensorFlow.ipynb"
     part1.parent.mkdir(parents=True)
     (tmp_path / "lab9_tiny" / "solutions" / "Part1_Tiny.ipynb").rename(part1)
-    exit_code = demo(tmp_path, tmp_path / "runs", grade=False)
+    monkeypatch.chdir(tmp_path)
+    exit_code = demo(tmp_path, Path("runs"), grade=True)  # relative, as `labs demo` passes it
     table = capsys.readouterr().out
-    assert exit_code == 0
-    assert "| lab1_music  | Part1_TensorFlow       | ok" in table
+    assert exit_code == 0, table
+    row = next(line for line in table.splitlines() if "Part1_TensorFlow" in line)
+    assert "| ok " in row and "| 3 / 3" in row
     missing_rows = [line for line in table.splitlines() if "not written yet" in line]
     assert len(missing_rows) == sum(len(parts) for parts in COURSE.values()) - 1
     assert (tmp_path / "lab1_music" / "Part1_TensorFlow.ipynb").exists()
