@@ -6,7 +6,7 @@ the generated data and the weights), and reads the per-group results the noteboo
 computed. Prints one markdown table: every seed, then the mean over seeds, and the
 targets of issue 5 checked on every seed.
 
-Reproduce (about 15 minutes on a quiet 2-core CPU):
+Reproduce (about 6 minutes on a quiet 2-core CPU, three times that on a busy one):
 
     nice -n 5 python benchmarks/debiasing.py --seeds 0 1 2
 
