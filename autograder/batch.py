@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import feedback, gradebook
-from autograder.grading import GradeJob, GradeOutcome, GradeResult, grade_job, max_points, strip_grader_cells
+from autograder.grading import GradeJob, GradeOutcome, GradeResult, grade_job, max_points
 from autograder.restore import grade_ids
 from autograder.submissions import Course, Submitted, extract_zip, find_submitted, match
 

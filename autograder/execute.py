@@ -19,7 +19,6 @@ from pathlib import Path
 import nbformat
 
 from autograder.notebooks import (
-    NotebookError,
     inject_small_values,
     nbgrader_metadata,
     parameters_cell_index,

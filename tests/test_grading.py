@@ -19,7 +19,7 @@ import grading_fixtures as fixtures
 from autograder.batch import Ledger, Settings, grade_batch
 from autograder.feedback import scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
-from autograder.restore import canonical_notebook_name, restore, strip_hidden_tests
+from autograder.restore import canonical_notebook_name, restore
 from autograder.sandbox import bubblewrap_available
 from autograder.submissions import Submitted, course_from_sources, match
 
