@@ -48,6 +48,7 @@ BRANCH = "main"
 SETUP_TAG = "setup"
 SETUP_END_LINE = "labs.report_device()"
 CODE_STUB = 'raise NotImplementedError("Replace this line with your code (see the TODO above), then run the cell.")'
+TEXT_STUB = "YOUR ANSWER HERE"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 README_START = "<!-- notebook-badges:start -->"
 README_END = "<!-- notebook-badges:end -->"
@@ -131,7 +132,7 @@ def _generate_with_nbgrader(source: Path, assignment: str) -> nbformat.NotebookN
         config.SaveCells.enabled = False
         config.GenerateAssignment.force = True
         config.ClearSolutions.code_stub = {"python": CODE_STUB}
-        config.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+        config.ClearSolutions.text_stub = TEXT_STUB
         coursedir = CourseDirectory(config=config)
         converter = GenerateAssignment(coursedir=coursedir, config=config)
         converter.log.setLevel(logging.WARNING)

@@ -7,6 +7,8 @@ and the formgrader work there as usual. Paths are relative to this file.
 
 import os
 
+from autograder.build import CODE_STUB, TEXT_STUB
+
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads the file)
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -14,10 +16,9 @@ c.CourseDirectory.root = here
 c.CourseDirectory.course_id = "intro-deep-learning-labs"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
 c.GenerateAssignment.create_assignment = True
-c.ClearSolutions.code_stub = {
-    "python": 'raise NotImplementedError("Replace this line with your code (see the TODO above), then run the cell.")'
-}
-c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# The same stubs as `labs build` writes, so released and committed student versions agree.
+c.ClearSolutions.code_stub = {"python": CODE_STUB}
+c.ClearSolutions.text_stub = TEXT_STUB
 # Warnings on stderr (TensorFlow, Keras) must not cost points; only errors do.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r".*(Warning|W0000|I0000|E0000).*"
