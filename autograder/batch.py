@@ -27,7 +27,7 @@ import os
 import shutil
 import signal
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,24 +273,30 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
     todo = [t for t in tasks if force or ledger.latest.get((t.student, t.assignment, t.notebook), {}).get("hash") != t.digest]
     summary = Summary(skipped=len(tasks) - len(todo))
     assignments = sorted({t.assignment for t in todo if t.assignment in course.assignments()})
-    if assignments:
-        gradebook.prepare_course(out, course, assignments)
     jobs = [t for t in todo if t.job is not None]
     workers = max(1, workers or os.cpu_count() or 1)
     progress = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not show_progress)
-    try:
-        for task in (t for t in todo if t.job is None):
-            _record(out, course, ledger, task, GradeOutcome(task.result))
-            progress.update()
-        results = _run_dask(jobs, scheduler) if scheduler else _run_local(jobs, workers) if jobs else []
-        for task, outcome in results:
-            _record(out, course, ledger, task, outcome)
-            summary.graded += 1
-            progress.update()
-            write_csv(out, ledger)
-    finally:
-        progress.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+    # Generating the assignments into the gradebook takes seconds (nbgrader runs alembic in a
+    # subprocess); it overlaps with the workers' first notebooks, and nothing is recorded before it ends.
+    with ThreadPoolExecutor(max_workers=1) as preparer:
+        preparing = preparer.submit(gradebook.prepare_course, out, course, assignments) if assignments else None
+        try:
+            results = _run_dask(jobs, scheduler) if scheduler else _run_local(jobs, workers) if jobs else []
+            for task, outcome in results:
+                if preparing is not None:
+                    preparing.result()
+                _record(out, course, ledger, task, outcome)
+                summary.graded += 1
+                progress.update()
+                write_csv(out, ledger)
+            if preparing is not None:
+                preparing.result()
+            for task in (t for t in todo if t.job is None):
+                _record(out, course, ledger, task, GradeOutcome(task.result))
+                progress.update()
+        finally:
+            progress.close()
+            shutil.rmtree(scratch, ignore_errors=True)
     summary.rows = write_csv(out, ledger)
     if assignments or not (out / "nbgrader_export.csv").exists():
         if (out / "gradebook.db").exists():

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -94,9 +95,13 @@ def record_scores(out: Path, student: str, assignment: str, notebook: str,
         gradebook.db.commit()
 
 
-def feedback_html(out: Path, student: str, assignment: str, notebook_name: str,
-                  notebook: nbformat.NotebookNode) -> str:
-    """nbgrader's feedback page for an autograded notebook, scores read from the gradebook."""
+@functools.cache
+def _feedback_exporter():
+    """nbconvert's HTML exporter with nbgrader's feedback template, built once per process.
+
+    Building one compiles the Jinja templates (about half a second); reusing it makes
+    each feedback page cost only its rendering.
+    """
     from nbconvert import HTMLExporter
     from nbgrader.preprocessors import GetGrades
     from traitlets.config import Config
@@ -110,9 +115,15 @@ def feedback_html(out: Path, student: str, assignment: str, notebook_name: str,
     config.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
     exporter = HTMLExporter(config=config)
     exporter.register_preprocessor(GetGrades(), enabled=True)
+    return exporter
+
+
+def feedback_html(out: Path, student: str, assignment: str, notebook_name: str,
+                  notebook: nbformat.NotebookNode) -> str:
+    """nbgrader's feedback page for an autograded notebook, scores read from the gradebook."""
     resources = {"nbgrader": {"notebook": notebook_name, "assignment": assignment, "student": student,
                               "db_url": db_url(out)}}
-    body, _ = exporter.from_notebook_node(notebook, resources=resources)
+    body, _ = _feedback_exporter().from_notebook_node(notebook, resources=resources)
     return body
 
 
