@@ -123,7 +123,7 @@ def pong_speed(num_envs: int, steps: int) -> tuple[float, float]:
 
 
 def pong_training(minutes: float, seed: int, random_games: int) -> dict:
-    """Train as Part 2 does for ``minutes``; return the game returns and a random policy's mean return."""
+    """Train as Part 2 does (rallies from parallel games) for ``minutes``; return the game returns and a random policy's."""
     import keras
     import tensorflow as tf
     from tqdm.auto import tqdm
@@ -148,31 +148,36 @@ def pong_training(minutes: float, seed: int, random_games: int) -> dict:
     def act(frames):
         return part2["choose_action"](policy, frames, single=False)
 
+    collector = rl.RallyCollector(envs, act, part2["Memory"], action_map=rl.PONG_ACTIONS, seed=seed)
     game_returns: list[float] = []
+    rallies_won: list[float] = []
     start = time.perf_counter()
     bar = tqdm(total=int(60 * minutes), desc="Pong training", unit="s")
     update = 0
     while time.perf_counter() - start < 60 * minutes:
-        memories = [part2["Memory"]() for _ in range(num_envs)]
-        returns, _ = rl.play_episodes(
-            envs, act, seed=seed * 1_000_003 + 1000 * update, memories=memories, action_map=rl.PONG_ACTIONS,
-            frame_difference_input=True, progress=False,
-        )
-        batch = rl.batch_from_memories(memories, lambda rewards: part2["discount_rewards_pong"](rewards, gamma), part2["normalize"])
-        part2["train_step"](model, optimizer, *batch)
-        game_returns.extend(float(value) for value in returns)
+        rallies, finished_games = collector.collect(part2["steps_per_update"])
+        if rallies:
+            batch = rl.batch_from_memories(
+                rallies, lambda rewards: part2["discount_rewards_pong"](rewards, gamma), part2["normalize"]
+            )
+            part2["train_step"](model, optimizer, *batch)
+            rallies_won.append(float(np.mean([memory.rewards[-1] > 0 for memory in rallies])))
+        game_returns.extend(finished_games)
         update += 1
         bar.n = min(int(time.perf_counter() - start), bar.total)
-        bar.set_postfix(games=len(game_returns), last_50=f"{np.mean(game_returns[-50:]):.1f}")
+        bar.set_postfix(updates=update, games=len(game_returns), last_50=f"{np.mean(game_returns[-50:] or [np.nan]):.1f}")
     bar.close()
     envs.close()
-    return {"game_returns": game_returns, "random_returns": random_returns, "minutes": (time.perf_counter() - start) / 60}
+    return {"game_returns": game_returns, "random_returns": random_returns, "updates": update,
+            "rallies_won": rallies_won, "minutes": (time.perf_counter() - start) / 60}
 
 
-def curve(game_returns: list[float], blocks: int = 6) -> str:
-    """Mean return of consecutive blocks of games, e.g. ``-20.6 (1-40) -> -20.1 (41-80)``."""
-    chunks = np.array_split(np.arange(len(game_returns)), min(blocks, len(game_returns)))
-    return " → ".join(f"{np.mean(np.asarray(game_returns)[chunk]):.1f} ({chunk[0] + 1}-{chunk[-1] + 1})" for chunk in chunks)
+def curve(values: list[float], blocks: int = 6, percent: bool = False) -> str:
+    """Mean of consecutive blocks of values, e.g. ``-20.6 (1-40) → -20.1 (41-80)`` (with ``percent``: ``2.5% (1-40)``)."""
+    chunks = np.array_split(np.arange(len(values)), min(blocks, len(values)))
+    means = [np.mean(np.asarray(values)[chunk]) for chunk in chunks]
+    text = [f"{100 * mean:.1f}%" if percent else f"{mean:.1f}" for mean in means]
+    return " → ".join(f"{value} ({chunk[0] + 1}-{chunk[-1] + 1})" for value, chunk in zip(text, chunks))
 
 
 def main() -> None:
@@ -184,7 +189,7 @@ def main() -> None:
     parser.add_argument("--speed-envs", type=int, default=4, help="Pong games in parallel for the speed comparison")
     parser.add_argument("--speed-steps", type=int, default=400, help="steps per game timed for the speed comparison")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the Pong training run (0: skip)")
-    parser.add_argument("--random-games", type=int, default=8, help="games of the random policy for the Pong baseline")
+    parser.add_argument("--random-games", type=int, default=16, help="games of the random policy for the Pong baseline")
     arguments = parser.parse_args()
 
     print("| measurement | result | target |")
@@ -225,6 +230,7 @@ def main() -> None:
         add(
             (f"Pong random policy ({len(result['random_returns'])} games)", f"mean return {random_mean:.1f}", ""),
             (f"Pong training, {result['minutes']:.0f} min, {len(games)} games", curve(games), ""),
+            (f"Pong rallies won per update ({result['updates']} updates)", curve(result["rallies_won"], percent=True), ""),
             (f"Pong last {len(last)} games", f"mean {np.mean(last):.1f} ({np.mean(last) - random_mean:+.1f} vs random)",
              "+2 after 60 min"),
         )

@@ -203,9 +203,12 @@ def make_pong_vector_env(num_envs: int, asynchronous: bool = True):
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}.")
     _register_atari()
     factories = [_make_pong_worker] * num_envs
+    # SAME_STEP: a finished game's last step already returns the first frame of the next
+    # game, so every step the collector records is a real move (no reset-only steps).
+    autoreset = gym.vector.AutoresetMode.SAME_STEP
     if asynchronous:
-        return gym.vector.AsyncVectorEnv(factories)
-    return gym.vector.SyncVectorEnv(factories)
+        return gym.vector.AsyncVectorEnv(factories, autoreset_mode=autoreset)
+    return gym.vector.SyncVectorEnv(factories, autoreset_mode=autoreset)
 
 
 def make_vector_env(env_id: str, num_envs: int):
@@ -339,6 +342,76 @@ def batch_from_memories(
     actions = np.concatenate([np.asarray(memory.actions, dtype=np.int32) for memory in memories])
     returns = np.concatenate([np.asarray(discount(memory.rewards), dtype=np.float32) for memory in memories])
     return observations, actions, np.asarray(normalize(returns), dtype=np.float32)
+
+
+class RallyCollector:
+    """Keep the games of a vector env running across updates and hand out finished rallies.
+
+    In Pong a rally ends at every point scored (a non-zero reward) and the returns
+    restart there, so one rally is a complete episode for REINFORCE. Training on the
+    rallies finished so far, instead of waiting for whole games of about a thousand
+    steps, gives about twenty policy updates per game instead of one. Games are never
+    reset between calls; a rally still in play when :meth:`collect` returns is
+    continued and handed out by a later call.
+
+    Args:
+        envs: a vector env made with :func:`make_pong_vector_env` (same-step autoreset).
+        act: batch of observations (num_envs, ...) -> action indices (num_envs,).
+        new_memory: makes an empty memory with ``add_to_memory(observation, action, reward)``
+            (the student's ``Memory`` class).
+        action_map: optional array mapping action indices to the env's actions.
+        frame_difference_input: give ``act`` and the memories frame differences (Pong).
+        seed: seed of the first reset (sub-env i gets ``seed + i``).
+    """
+
+    def __init__(
+        self,
+        envs,
+        act: Callable[[np.ndarray], np.ndarray],
+        new_memory: Callable[[], Any],
+        action_map: np.ndarray | None = PONG_ACTIONS,
+        frame_difference_input: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        self.envs, self.act, self.new_memory = envs, act, new_memory
+        self.action_map, self.frame_difference_input = action_map, frame_difference_input
+        self.observations = np.asarray(envs.reset(seed=seed)[0], dtype=np.float32)
+        self.previous = np.zeros_like(self.observations)
+        self.memories = [new_memory() for _ in range(envs.num_envs)]
+        self.game_returns = np.zeros(envs.num_envs)
+
+    def collect(self, num_steps: int, progress: bool = False) -> tuple[list[Any], list[float]]:
+        """Step every game ``num_steps`` times.
+
+        Returns:
+            (rallies, game_returns): the memories of the rallies that ended during these
+            steps, and the total reward of each game that ended (points won - points lost).
+        """
+        from tqdm.auto import tqdm
+
+        if not isinstance(num_steps, int) or num_steps < 1:
+            raise ValueError(f"num_steps must be a positive int, got {num_steps!r}.")
+        rallies: list[Any] = []
+        finished_games: list[float] = []
+        for _ in tqdm(range(num_steps), desc="playing", unit="step", leave=False, disable=not progress):
+            inputs = self.observations - self.previous if self.frame_difference_input else self.observations
+            actions = np.asarray(self.act(inputs)).reshape(self.envs.num_envs)
+            env_actions = self.action_map[actions] if self.action_map is not None else actions
+            observations, rewards, terminated, truncated, _ = self.envs.step(env_actions)
+            self.previous = self.observations
+            self.observations = np.asarray(observations, dtype=np.float32)
+            for index, reward in enumerate(rewards):
+                self.memories[index].add_to_memory(inputs[index], actions[index], float(reward))
+                self.game_returns[index] += reward
+                if reward != 0:
+                    rallies.append(self.memories[index])
+                    self.memories[index] = self.new_memory()
+                if terminated[index] or truncated[index]:
+                    finished_games.append(float(self.game_returns[index]))
+                    self.game_returns[index] = 0.0
+                    self.memories[index] = self.new_memory()
+                    self.previous[index] = 0.0  # the new game has no previous frame yet
+        return rallies, finished_games
 
 
 class PongPlayer:

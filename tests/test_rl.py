@@ -193,6 +193,80 @@ def test_parallel_pong_rollout_gives_difference_frames_of_each_game(asynchronous
     assert memories[0].actions == [1] * 6
 
 
+class ScriptedGames:
+    """A stand-in vector env with same-step autoreset: game i pays ``rewards[i][t]`` at its step t.
+
+    Observations are (1,) arrays holding the step number within the current game, so
+    frame differences are 1 except on the first step of a game; a game ends after its
+    last scripted reward and the next one starts with the same script.
+    """
+
+    def __init__(self, rewards: list[list[float]]):
+        self.rewards = rewards
+        self.num_envs = len(rewards)
+        self.steps = [0] * self.num_envs
+
+    def reset(self, seed=None):
+        self.steps = [0] * self.num_envs
+        return np.zeros((self.num_envs, 1)), {}
+
+    def step(self, actions):
+        rewards, terminated = np.zeros(self.num_envs), np.zeros(self.num_envs, dtype=bool)
+        for index, script in enumerate(self.rewards):
+            rewards[index] = script[self.steps[index]]
+            self.steps[index] += 1
+            if self.steps[index] == len(script):
+                terminated[index], self.steps[index] = True, 0
+        observations = np.array(self.steps, dtype=float)[:, None]
+        return observations, rewards, terminated, np.zeros(self.num_envs, dtype=bool), {}
+
+
+def test_rally_collector_splits_games_at_every_point_and_carries_unfinished_rallies_over():
+    games = ScriptedGames([[0, 0, 1, 0, -1], [0, 0, 0, 0, 0, -1, 0, 1]])
+    collector = rl.RallyCollector(games, lambda batch: np.zeros(len(batch), dtype=int), Memory, action_map=None)
+
+    rallies, finished = collector.collect(4)
+    assert [memory.rewards for memory in rallies] == [[0, 0, 1]]
+    assert finished == []
+
+    rallies, finished = collector.collect(4)
+    # Game 1's first rally began in the first call and ends in this one; both games end
+    # (returns 1 - 1 and -1 + 1) and game 0 starts again and wins its first point.
+    assert sorted(memory.rewards for memory in rallies) == [[0, -1], [0, 0, 0, 0, 0, -1], [0, 0, 1], [0, 1]]
+    assert finished == [0.0, 0.0]
+
+    rallies, finished = collector.collect(2)
+    assert [memory.rewards for memory in rallies] == [[0, -1]] and finished == [0.0]
+
+
+def test_rally_collector_gives_frame_differences_that_restart_with_each_game():
+    collector = rl.RallyCollector(ScriptedGames([[0, 1]]), lambda batch: np.zeros(len(batch), dtype=int), Memory,
+                                  action_map=None)
+    rallies, _ = collector.collect(4)
+    # Step numbers 0,1 | 0,1: the first frame of each game is given as it is (no previous frame).
+    assert [np.asarray(memory.observations).ravel().tolist() for memory in rallies] == [[0.0, 1.0], [0.0, 1.0]]
+    assert [memory.actions for memory in rallies] == [[0, 0], [0, 0]]
+
+
+def test_rally_collector_on_real_pong_hands_out_rallies_that_end_with_a_point():
+    envs = rl.make_pong_vector_env(2, asynchronous=False)
+    generator = np.random.default_rng(0)
+    collector = rl.RallyCollector(envs, lambda batch: generator.integers(2, size=len(batch)), Memory, seed=0)
+    rallies, _ = collector.collect(150)
+    envs.close()
+    assert rallies, "150 steps of two random games always see a point scored"
+    for memory in rallies:
+        assert memory.rewards[-1] in (-1.0, 1.0) and not any(memory.rewards[:-1])
+        assert np.asarray(memory.observations).shape == (len(memory.rewards), 80, 80, 1)
+
+
+def test_rally_collector_rejects_a_step_count_that_is_not_positive():
+    collector = rl.RallyCollector(ScriptedGames([[1]]), lambda batch: np.zeros(len(batch), dtype=int), Memory,
+                                  action_map=None)
+    with pytest.raises(ValueError, match="positive int"):
+        collector.collect(0)
+
+
 def test_evaluate_returns_one_return_per_episode():
     returns = rl.evaluate("CartPole-v1", lambda batch: np.zeros(len(batch), dtype=int), num_episodes=4, progress=False)
     assert returns.shape == (4,)
