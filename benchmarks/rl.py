@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--cartpole-limit", type=float, default=20.0, help="give up a Cart-Pole run after this many CPU minutes")
     parser.add_argument("--skip-cartpole", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
-    parser.add_argument("--speed-envs", type=int, default=4, help="Pong games in parallel for the speed comparison")
+    parser.add_argument("--speed-envs", type=int, default=16, help="Pong games in parallel for the speed comparison")
     parser.add_argument("--speed-steps", type=int, default=400, help="steps per game timed for the speed comparison")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the Pong training run (0: skip)")
     parser.add_argument("--random-games", type=int, default=16, help="games of the random policy for the Pong baseline")
