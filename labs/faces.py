@@ -26,13 +26,15 @@ IMAGE_SIZE = 64
 SKIN_TONES = ("light", "dark")
 HAIR_STYLES = ("short", "long")
 GROUPS = tuple(f"{tone} skin, {hair} hair" for tone in SKIN_TONES for hair in HAIR_STYLES)
-# Pixel noise of the generated images (0-255 units). With 18, a standard CNN trained on
-# 10% dark faces detects them clearly less often than light faces (benchmarks/debiasing.py).
-NOISE_STD = 18.0
+# Pixel noise of the generated images (0-255 units), the same for every group.
+NOISE_STD = 14.0
+# How much darker than the skin the eyes are (0-255 units, on every channel; the mouth
+# takes less red), the same on light and dark skin.
+FEATURE_CONTRAST = 55.0
 
 # Base skin colours (RGB, 0-255). Each face jitters its base colour a little.
 _LIGHT_SKIN = np.array([[236, 198, 170], [226, 182, 150], [242, 210, 186], [218, 170, 138]], dtype=float)
-_DARK_SKIN = np.array([[112, 76, 56], [92, 62, 44], [78, 52, 40], [124, 86, 62]], dtype=float)
+_DARK_SKIN = np.array([[128, 88, 68], [112, 78, 66], [102, 70, 66], [140, 98, 74]], dtype=float)
 _HAIR = np.array([[40, 30, 26], [70, 46, 30], [120, 80, 44], [196, 160, 96], [24, 22, 22]], dtype=float)
 
 
@@ -90,6 +92,21 @@ def _column(values: np.ndarray) -> np.ndarray:
 _HAIR_LAYER, _SKIN_LAYER, _EYE_LAYER, _MOUTH_LAYER = 1, 2, 3, 4
 
 
+def feature_colours(skin: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Eye and mouth colours (n, 3) for faces of skin colours ``skin`` (n, 3), 0-255 units.
+
+    Both are the skin colour minus a fixed amount (:data:`FEATURE_CONTRAST`, the mouth
+    less so in red), so the features stand out from the skin by the same number of
+    grey levels on every skin tone: no group is harder to see than another, and a
+    difference in accuracy between groups can only come from training. The palettes
+    are chosen so that no channel goes below 0.
+    """
+    jitter = rng.uniform(0.9, 1.1, size=(len(skin), 1))
+    eye = skin - FEATURE_CONTRAST * jitter
+    mouth = skin - FEATURE_CONTRAST * np.array([0.5, 1.0, 0.9]) * jitter
+    return eye, mouth
+
+
 def _draw_chunk(
     is_face: np.ndarray, tone: np.ndarray, hair: np.ndarray, rng: np.random.Generator, noise_std: float
 ) -> np.ndarray:
@@ -100,7 +117,7 @@ def _draw_chunk(
     yy, xx = yy[None], xx[None]
 
     # Background: a random colour with a linear gradient, the same for faces and non-faces.
-    base = rng.uniform(30, 225, size=(n, 3))
+    base = rng.uniform(50, 205, size=(n, 3))
     slope = rng.uniform(-1.2, 1.2, size=(n, 2))
     gradient = (slope[:, 0, None, None] * (yy - size / 2) + slope[:, 1, None, None] * (xx - size / 2))
     background = (base[:, None, None, :] + gradient[..., None]).astype(np.float32)
@@ -112,8 +129,8 @@ def _draw_chunk(
 
     cy = _column(size / 2 + 2 + rng.uniform(-3, 3, n))
     cx = _column(size / 2 + rng.uniform(-3, 3, n))
-    ry = _column(rng.uniform(18, 23, n))
-    rx = _column(rng.uniform(13, 17, n))
+    ry = _column(rng.uniform(21, 25, n))
+    rx = _column(rng.uniform(16, 19, n))
 
     # Long hair: a wide ellipse behind the head reaching below the chin.
     long_hair = _ellipse(yy, xx, cy + 4, cx, ry + 6, rx + 6) & (hair[:, None, None] == 1)
@@ -131,10 +148,7 @@ def _draw_chunk(
     cap = _ellipse(yy, xx, cy - ry * 0.55, cx, ry * 0.55, rx * 1.05) & (yy < cy - ry * 0.45)
     layers[cap] = _HAIR_LAYER
 
-    # Facial features are darker versions of the skin colour, so their contrast
-    # against the skin is much lower on dark skin than on light skin.
-    eye_colour = skin * rng.uniform(0.25, 0.4, size=(n, 1))
-    mouth_colour = skin * np.array([0.7, 0.42, 0.45]) * rng.uniform(0.9, 1.1, size=(n, 1))
+    eye_colour, mouth_colour = feature_colours(skin, rng)
     eye_y = cy - ry * rng.uniform(0.12, 0.22, n)[:, None, None]
     eye_dx = rx * rng.uniform(0.36, 0.46, n)[:, None, None]
     mouth_y = cy + ry * rng.uniform(0.42, 0.52, n)[:, None, None]

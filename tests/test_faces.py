@@ -8,6 +8,8 @@ import pytest
 
 from labs import faces
 
+IMAGE_PIXELS = faces.IMAGE_SIZE * faces.IMAGE_SIZE
+
 
 @pytest.fixture(scope="module")
 def small_set() -> faces.FaceImages:
@@ -58,12 +60,31 @@ def test_dark_faces_are_darker_than_light_faces_inside_the_head():
     assert centre[data.tone == 1].mean() < centre[data.tone == 0].mean() - 60
 
 
-def test_non_faces_share_the_colour_distribution_of_faces():
+def test_facial_features_stand_out_by_the_same_amount_on_light_and_dark_skin():
+    differences = {}
+    for tone, palette in (("light", faces._LIGHT_SKIN), ("dark", faces._DARK_SKIN)):
+        # The palette's colours at the lightest and darkest of the per-face jitter.
+        skin = np.concatenate([palette * 0.92, palette * 1.08])
+        eye, mouth = faces.feature_colours(skin, np.random.default_rng(0))
+        assert eye.min() >= 0 and mouth.min() >= 0, f"a {tone} face's features would be clipped at 0"
+        differences[tone] = (skin - eye, skin - mouth)
+    np.testing.assert_allclose(differences["light"], differences["dark"])
+    assert differences["dark"][0].min() > 40  # and they do stand out
+
+
+def test_colour_alone_cannot_tell_faces_from_non_faces():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
     data = faces.generate_faces(300, 300, dark_fraction=0.5, non_face_dark_fraction=0.5, seed=4)
-    is_face = data.labels[:, 0] == 1
     mean_colour = data.images.reshape(len(data), -1, 3).mean(axis=1)
-    face_mean, non_face_mean = mean_colour[is_face].mean(axis=0), mean_colour[~is_face].mean(axis=0)
-    assert np.all(np.abs(face_mean - non_face_mean) < 8), (face_mean, non_face_mean)
+    histograms = np.stack([
+        np.concatenate([np.histogram(image[..., channel], bins=8, range=(0, 256))[0] for channel in range(3)])
+        for image in data.images
+    ]) / IMAGE_PIXELS
+    for name, features in (("mean colour", mean_colour), ("colour histogram", histograms)):
+        accuracy = cross_val_score(LogisticRegression(max_iter=2000), features, data.labels[:, 0], cv=5).mean()
+        assert accuracy < 0.6, f"a classifier on the {name} reaches {accuracy:.0%}"
 
 
 def test_generator_rejects_bad_fractions_and_counts():
