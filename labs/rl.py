@@ -410,7 +410,10 @@ class RallyCollector:
                     finished_games.append(float(self.game_returns[index]))
                     self.game_returns[index] = 0.0
                     self.memories[index] = self.new_memory()
-                    self.previous[index] = 0.0  # the new game has no previous frame yet
+                    if self.frame_difference_input:
+                        # The new game has no previous frame yet. (Without differences,
+                        # self.previous is the array the memories' inputs point into.)
+                        self.previous[index] = 0.0
         return rallies, finished_games
 
 

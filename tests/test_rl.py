@@ -248,6 +248,14 @@ def test_rally_collector_gives_frame_differences_that_restart_with_each_game():
     assert [memory.actions for memory in rallies] == [[0, 0], [0, 0]]
 
 
+def test_rally_collector_without_differences_keeps_the_last_observation_of_a_game():
+    collector = rl.RallyCollector(ScriptedGames([[0, 1]]), lambda batch: np.zeros(len(batch), dtype=int), Memory,
+                                  action_map=None, frame_difference_input=False)
+    rallies, finished = collector.collect(2)
+    assert [np.asarray(memory.observations).ravel().tolist() for memory in rallies] == [[0.0, 1.0]]
+    assert finished == [1.0]
+
+
 def test_rally_collector_on_real_pong_hands_out_rallies_that_end_with_a_point():
     envs = rl.make_pong_vector_env(2, asynchronous=False)
     generator = np.random.default_rng(0)
