@@ -12,7 +12,8 @@ Reproduce (about 6 minutes on a quiet 2-core CPU, three times that on a busy one
 
     nice -n 5 python benchmarks/debiasing.py --seeds 0 1 2
 
-Add ``--small`` to check the script itself with the notebook's SMALL_RUN_VALUES.
+Add ``--small`` to check the script itself with the notebook's SMALL_RUN_VALUES, and
+``--set NAME=VALUE`` (repeatable) to try other full-run values, e.g. ``--set dark_fraction=0.05``.
 """
 
 from __future__ import annotations
@@ -81,11 +82,23 @@ def _small_values(source: str) -> dict:
     return {}
 
 
-def run_once(seed: int, small: bool, timeout: int) -> dict:
-    """Execute the notebook with ``seed`` (and the small values if ``small``); return its results."""
+def _parse_setting(text: str) -> tuple[str, object]:
+    """Turn ``NAME=VALUE`` (VALUE a Python literal) into ``(NAME, value)``."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"--set expects NAME=VALUE, for example dark_fraction=0.05, not {text!r}.")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"--set {name}: {value!r} is not a Python literal such as 0.05 or 4.") from None
+
+
+def run_once(seed: int, small: bool, timeout: int, settings: dict | None = None) -> dict:
+    """Execute the notebook with ``seed`` (small values if ``small``, then ``settings``); return its results."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     index = _parameters_index(notebook)
     overrides = dict(_small_values(notebook.cells[index].source)) if small else {}
+    overrides.update(settings or {})
     overrides["seed"] = seed
     assignments = "\n".join(f"{name} = {value!r}" for name, value in overrides.items())
     notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(assignments))
@@ -118,11 +131,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--small", action="store_true", help="use the notebook's SMALL_RUN_VALUES")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds any one cell may take")
+    parser.add_argument("--set", dest="settings", type=_parse_setting, action="append", default=[],
+                        metavar="NAME=VALUE", help="override one full-run parameter of the notebook")
     arguments = parser.parse_args()
+    settings = dict(arguments.settings)
+    if settings:
+        print(f"Parameters changed from the notebook's: {settings}")
 
     runs, started = {}, time.perf_counter()
     for seed in arguments.seeds:
-        runs[seed] = run_once(seed, arguments.small, arguments.timeout)
+        runs[seed] = run_once(seed, arguments.small, arguments.timeout, settings)
         print(f"seed {seed} done: {json.dumps(runs[seed])}", file=sys.stderr, flush=True)
     total_minutes = (time.perf_counter() - started) / 60
 
