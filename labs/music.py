@@ -87,6 +87,22 @@ def clean_tune(raw: str) -> str:
     return "\n".join(header + body)
 
 
+def load_collection(collection: str) -> list[str]:
+    """Load one music21 corpus collection (a key of :data:`COLLECTIONS`), one cleaned tune per entry.
+
+    Tunes come in the collection's file order, each as returned by :func:`clean_tune`;
+    entries without a key or a body are left out.
+    """
+    tunes: list[str] = []
+    for path in sorted(_corpus_folder(collection).glob("*.abc")):
+        text = path.read_text(encoding="latin-1")
+        for raw in split_abc_file(text):
+            tune = clean_tune(raw)
+            if tune:
+                tunes.append(tune)
+    return tunes
+
+
 def load_tunes(include_ryans: bool = False) -> list[str]:
     """Load the tune corpus from music21, one cleaned ABC string per tune.
 
@@ -94,18 +110,12 @@ def load_tunes(include_ryans: bool = False) -> list[str]:
         include_ryans: also add Ryan's Mammoth Collection (about 1,060 more tunes).
 
     Returns:
-        A list of tunes (O'Neill's 2,009 first, in book order), each as returned by
-        :func:`clean_tune`.
+        A list of tunes (O'Neill's 2,009 first, in book order, then Ryan's if asked for),
+        each as returned by :func:`clean_tune`.
     """
-    collections = ["oneills1850"] + (["ryansMammoth"] if include_ryans else [])
-    tunes: list[str] = []
-    for collection in collections:
-        for path in sorted(_corpus_folder(collection).glob("*.abc")):
-            text = path.read_text(encoding="latin-1")
-            for raw in split_abc_file(text):
-                tune = clean_tune(raw)
-                if tune:
-                    tunes.append(tune)
+    tunes = load_collection("oneills1850")
+    if include_ryans:
+        tunes += load_collection("ryansMammoth")
     return tunes
 
 

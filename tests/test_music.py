@@ -40,6 +40,14 @@ def test_ryans_option_adds_the_mammoth_collection(corpus):
     assert len(both) - len(corpus) > 1000
 
 
+def test_load_collection_reads_one_collection_and_names_the_known_ones(corpus):
+    assert music.load_collection("oneills1850") == corpus
+    ryans = music.load_collection("ryansMammoth")
+    assert ryans == music.load_tunes(include_ryans=True)[len(corpus):]
+    with pytest.raises(ValueError, match="oneills1850"):
+        music.load_collection("nottingham")
+
+
 def test_split_abc_file_cuts_at_x_lines_and_ignores_file_header():
     text = "%abc-2.1\nfile header\n\nX:1\nT:A\nK:G\nGAB|\n\n\nX:2\nT:B\nK:D\nDEF|\n"
     assert music.split_abc_file(text) == ["X:1\nT:A\nK:G\nGAB|", "X:2\nT:B\nK:D\nDEF|"]
