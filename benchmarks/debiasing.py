@@ -61,7 +61,7 @@ def balanced_train_step(images, labels):
 start = time.perf_counter()
 for epoch in range(num_epochs):
     for step in range(steps_per_epoch):
-        balanced_train_step(*train_set.get_batch(batch_size, p_pos=p_balanced))
+        balanced_train_step(*train_set.get_batch(batch_size, p_pos=p_balanced, augment=augment))
 epoch_seconds[{key!r}] = (time.perf_counter() - start) / num_epochs
 results[{key!r}] = labs.faces.evaluate_groups(
     labs.faces.predict_logits(lambda images: balanced_classifier(images, training=False), test_set.images), test_set)

@@ -31,6 +31,8 @@ NOISE_STD = 14.0
 # How much darker than the skin the eyes are (0-255 units, on every channel; the mouth
 # takes less red), the same on light and dark skin.
 FEATURE_CONTRAST = 55.0
+# Largest random shift of a training image when batches are augmented, in pixels.
+MAX_SHIFT = 4
 
 # Base skin colours (RGB, 0-255). Each face jitters its base colour a little.
 _LIGHT_SKIN = np.array([[236, 198, 170], [226, 182, 150], [242, 210, 186], [218, 170, 138]], dtype=float)
@@ -353,7 +355,7 @@ class FaceDataset:
         return p_pos / p_pos.sum()
 
     def get_batch(
-        self, n: int, only_faces: bool = False, p_pos: np.ndarray | None = None
+        self, n: int, only_faces: bool = False, p_pos: np.ndarray | None = None, augment: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Draw a random batch.
 
@@ -363,6 +365,9 @@ class FaceDataset:
                 and half non-faces (``n // 2`` faces), shuffled together.
             p_pos: optional (num_faces,) sampling probabilities for the faces (they are
                 normalised here); non-faces are always drawn uniformly.
+            augment: if True, mirror and shift each image at random
+                (:func:`augment_images`), so an image drawn many times is never
+                seen twice in exactly the same place.
 
         Returns:
             images (n, 64, 64, 3) float32 in [0, 1] and labels (n, 1) float32.
@@ -374,7 +379,10 @@ class FaceDataset:
         chosen_faces = self.face_indices[self.rng.choice(self.num_faces, size=num_faces, p=p_pos)]
         chosen_non_faces = self.rng.choice(self.non_face_indices, size=n - num_faces)
         chosen = self.rng.permutation(np.concatenate([chosen_faces, chosen_non_faces]))
-        return self.images_at(chosen), self.data.labels[chosen].astype(np.float32).reshape(-1, 1)
+        images = self.images_at(chosen)
+        if augment:
+            images = augment_images(images, self.rng)
+        return images, self.data.labels[chosen].astype(np.float32).reshape(-1, 1)
 
     def images_at(self, indices: np.ndarray) -> np.ndarray:
         """Images at ``indices`` (into the whole set) as float32 in [0, 1], (k, 64, 64, 3)."""
@@ -389,6 +397,37 @@ class FaceDataset:
         """Yield every face in order, in float32 batches of at most ``batch_size``."""
         for start in range(0, self.num_faces, batch_size):
             yield self.images_at(self.face_indices[start : start + batch_size])
+
+
+def augment_images(images: np.ndarray, rng: np.random.Generator, max_shift: int = MAX_SHIFT) -> np.ndarray:
+    """Mirror and shift each image at random, for training.
+
+    Each image is mirrored left to right with probability 1/2, then moved by a whole
+    number of pixels drawn uniformly from -max_shift..max_shift, down and across
+    independently; the pixels that come into view repeat the image's edge.
+
+    Args:
+        images: (n, H, W, C) array, any dtype.
+        rng: the random generator to draw the flips and shifts from.
+        max_shift: the largest shift in pixels, 0 or more (0: mirror only).
+
+    Returns:
+        A new (n, H, W, C) array of the same dtype.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (n, height, width, channels), got shape {images.shape}.")
+    if not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+        raise ValueError(f"max_shift must be a non-negative whole number of pixels, got {max_shift!r}.")
+    count, height, width, _ = images.shape
+    mirror = rng.random(count) < 0.5
+    images = np.where(mirror[:, None, None, None], images[:, :, ::-1], images)
+    padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge")
+    top = rng.integers(0, 2 * max_shift + 1, count)
+    left = rng.integers(0, 2 * max_shift + 1, count)
+    rows = top[:, None] + np.arange(height)
+    columns = left[:, None] + np.arange(width)
+    return padded[np.arange(count)[:, None, None], rows[:, :, None], columns[:, None, :]]
 
 
 # --------------------------------------------------------------------------- the real data set

@@ -134,6 +134,55 @@ def test_p_pos_of_the_wrong_length_is_rejected(small_set):
         dataset.get_batch(4, p_pos=-np.ones(dataset.num_faces))
 
 
+def _find_move(original: np.ndarray, moved: np.ndarray, max_shift: int) -> tuple[bool, int, int] | None:
+    """The (mirrored, down, across) move that turns ``original`` (H, W, C) into ``moved``, or None."""
+    height, width = original.shape[:2]
+    inner = moved[max_shift : height - max_shift, max_shift : width - max_shift]
+    for mirrored, source in ((False, original), (True, original[:, ::-1])):
+        for down in range(-max_shift, max_shift + 1):
+            for across in range(-max_shift, max_shift + 1):
+                window = source[max_shift - down : height - max_shift - down, max_shift - across : width - max_shift - across]
+                if np.array_equal(window, inner):
+                    return mirrored, down, across
+    return None
+
+
+def test_augmented_images_are_the_originals_mirrored_or_moved_by_at_most_max_shift():
+    originals = np.random.default_rng(0).integers(0, 256, size=(200, 12, 12, 3), dtype=np.uint8)
+    moved = faces.augment_images(originals, np.random.default_rng(1), max_shift=2)
+    assert moved.shape == originals.shape and moved.dtype == originals.dtype
+    moves = [_find_move(original, image, 2) for original, image in zip(originals, moved)]
+    assert None not in moves
+    assert {mirrored for mirrored, _, _ in moves} == {False, True}
+    assert {(down, across) for _, down, across in moves} == {(d, a) for d in range(-2, 3) for a in range(-2, 3)}
+
+
+def test_augment_with_no_shift_keeps_or_mirrors_each_image(small_set):
+    originals = small_set.images[:20]
+    augmented = faces.augment_images(originals, np.random.default_rng(2), max_shift=0)
+    kept = [np.array_equal(a, b) for a, b in zip(augmented, originals)]
+    mirrored = [np.array_equal(a, b[:, ::-1]) for a, b in zip(augmented, originals)]
+    assert all(k or m for k, m in zip(kept, mirrored)) and any(kept) and any(mirrored)
+
+
+def test_augment_rejects_a_negative_shift_and_a_single_image():
+    with pytest.raises(ValueError, match="max_shift"):
+        faces.augment_images(np.zeros((2, 8, 8, 3)), np.random.default_rng(0), max_shift=-1)
+    with pytest.raises(ValueError, match="shape"):
+        faces.augment_images(np.zeros((8, 8, 3)), np.random.default_rng(0))
+
+
+def test_get_batch_with_augment_moves_the_drawn_face(small_set):
+    dataset = faces.FaceDataset(small_set, seed=0)
+    p_pos = np.zeros(dataset.num_faces)
+    p_pos[5] = 1.0
+    images, labels = dataset.get_batch(16, only_faces=True, p_pos=p_pos, augment=True)
+    original = dataset.faces([5])[0]
+    assert labels.sum() == 16 and images.dtype == np.float32
+    assert all(_find_move(original, image, faces.MAX_SHIFT) is not None for image in images)
+    assert len({image.tobytes() for image in images}) > 1
+
+
 def test_iterate_faces_covers_every_face_in_order(small_set):
     dataset = faces.FaceDataset(small_set, seed=0)
     batches = list(dataset.iterate_faces(batch_size=16))
