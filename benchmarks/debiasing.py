@@ -44,7 +44,7 @@ BALANCED = "CNN balanced by true tone"
 # what is left when rarity is taken away: the part no resampling can remove.
 BALANCED_BASELINE = """
 balanced_classifier = make_standard_classifier()
-balanced_optimizer = keras.optimizers.Adam(learning_rate)
+balanced_optimizer = keras.optimizers.Adam(learning_rate, use_ema=True)
 dark_faces = train_set.face_tone == 1
 p_balanced = np.where(dark_faces, 0.5 / dark_faces.sum(), 0.5 / (~dark_faces).sum())
 
@@ -63,6 +63,7 @@ for epoch in range(num_epochs):
     for step in range(steps_per_epoch):
         balanced_train_step(*train_set.get_batch(batch_size, p_pos=p_balanced, augment=augment))
 epoch_seconds[{key!r}] = (time.perf_counter() - start) / num_epochs
+balanced_optimizer.finalize_variable_values(balanced_classifier.trainable_variables)
 results[{key!r}] = labs.faces.evaluate_groups(
     labs.faces.predict_logits(lambda images: balanced_classifier(images, training=False), test_set.images), test_set)
 """
