@@ -8,7 +8,7 @@ targets of issue 5 checked on every seed. A cell appended to the notebook also t
 the standard CNN on faces sampled half dark, half light by their true skin tone, to
 show how much of the gap rarity explains.
 
-Reproduce (about 6 minutes on a quiet 2-core CPU, three times that on a busy one):
+Reproduce (about 8 minutes on a quiet 2-core CPU, three times that on a busy one):
 
     nice -n 5 python benchmarks/debiasing.py --seeds 0 1 2
 
