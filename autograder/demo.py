@@ -3,6 +3,7 @@ runs, and print one table row per lab part."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from autograder.build import build
@@ -40,6 +41,7 @@ def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 def demo(root: Path, out: Path, grade: bool = True, cell_timeout: float = 900) -> int:
     """Run the whole demo; print the table; return 0 when every written part ran and its
     solution earned full marks."""
+    started = time.monotonic()
     print("Building the student notebooks ...")
     _, build_errors = build(root)
     for error in build_errors:
@@ -66,5 +68,5 @@ def demo(root: Path, out: Path, grade: bool = True, cell_timeout: float = 900) -
             rows.append((lab, part, status, f"{result.seconds:.0f}", score))
     print()
     print(format_table(rows, ("lab", "part", "small run", "seconds", "score")))
-    print(f"\nExecuted notebooks are in {out}/.")
+    print(f"\nExecuted notebooks are in {out}/; the whole demo took {time.monotonic() - started:.0f} s.")
     return 1 if failed else 0
