@@ -116,7 +116,11 @@ def main() -> None:
     if not arguments.skip_corpus:
         corpus = measure_corpus(arguments.sample)
         rows += [
-            ("corpus tunes that render to audio", f"{corpus['rendered']}/{corpus['tunes']} = {corpus['rendered'] / corpus['tunes']:.1%}", ">= 97%"),
+            (
+                "corpus tunes that render to audio",
+                f"{corpus['rendered']}/{corpus['tunes']} = {corpus['rendered'] / corpus['tunes']:.1%}",
+                ">= 97%",
+            ),
             ("rendering speed, parse + synthesis (music s / CPU s)", f"{corpus['speed_total']:.0f}x", ">= 100x"),
             ("rendering speed, synthesis only (music s / CPU s)", f"{corpus['speed_synthesis']:.0f}x", ""),
         ]
@@ -125,7 +129,11 @@ def main() -> None:
         share = figures["valid_tunes"] / figures["generated_tunes"] if figures["generated_tunes"] else float("nan")
         rows += [
             ("notebook full run, wall time", f"{figures['wall_seconds'] / 60:.1f} min", "< 20 min"),
-            ("training time per iteration", f"{figures['seconds_per_iteration']:.2f} s ({figures['num_training_iterations']} iterations)", ""),
+            (
+                "training time per iteration",
+                f"{figures['seconds_per_iteration']:.2f} s ({figures['num_training_iterations']} iterations)",
+                "",
+            ),
             ("held-out bits per character (100 unseen tunes)", f"{figures['held_out_bits']:.3f}", "<= 1.6"),
             ("training bits per character (last 100 iterations, dropout on)", f"{figures['training_bits']:.3f}", ""),
             (

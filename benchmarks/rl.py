@@ -211,16 +211,21 @@ def main() -> None:
         for seed in arguments.seeds:
             run = cartpole_run(seed, arguments.cartpole_limit)
             runs.append(run)
-            solved = f"solved after {run['solved_at']} episodes" if run["solved_at"] else f"not solved in {run['episodes']} episodes (last 100: {run['last_100']:.0f})"
+            if run["solved_at"]:
+                solved = f"solved after {run['solved_at']} episodes"
+            else:
+                solved = f"not solved in {run['episodes']} episodes (last 100: {run['last_100']:.0f})"
             add((
                 f"Cart-Pole seed {run['seed']}",
-                f"{solved}, {run['wall_minutes']:.1f} min wall / {run['cpu_minutes']:.1f} min CPU; evaluation mean {run['evaluation']:.1f} sampling / {run['greedy']:.1f} greedy (100 episodes)",
+                f"{solved}, {run['wall_minutes']:.1f} min wall / {run['cpu_minutes']:.1f} min CPU; "
+                f"evaluation mean {run['evaluation']:.1f} sampling / {run['greedy']:.1f} greedy (100 episodes)",
                 "< 10 min, evaluation >= 475",
             ))
         evaluations = [run["evaluation"] for run in runs]
         greedy = [run["greedy"] for run in runs]
         add(("Cart-Pole evaluation over seeds",
-             f"sampling: mean {np.mean(evaluations):.1f}, min {np.min(evaluations):.1f}; greedy: mean {np.mean(greedy):.1f}, min {np.min(greedy):.1f}",
+             f"sampling: mean {np.mean(evaluations):.1f}, min {np.min(evaluations):.1f}; "
+             f"greedy: mean {np.mean(greedy):.1f}, min {np.min(greedy):.1f}",
              ">= 475 each"))
     if arguments.minutes > 0:
         result = pong_training(arguments.minutes, seed=1, random_games=arguments.random_games)

@@ -1,4 +1,6 @@
-"""Turn ABC tunes into sound with NumPy alone: waveform, 16-bit WAV, audio widget, MIDI.
+"""Turn ABC tunes into sound with NumPy alone: waveform, 16-bit WAV, audio widget.
+
+MIDI export is :func:`labs.music.write_midi`.
 
 The path is ABC text -> notes (music21, see :func:`labs.music.tune_notes`) -> waveform.
 The timbre is a plucked string made by additive synthesis: each note is a sum of
@@ -12,16 +14,14 @@ music21 is imported inside the functions that need it.
 
 from __future__ import annotations
 
-import copy
 import io
 import wave
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from labs.music import TuneNotes, parse_tune, tune_notes
+from labs.music import TuneNotes, tune_notes
 
 SAMPLE_RATE = 22050
 """Default sample rate in Hz."""
@@ -150,36 +150,3 @@ def play(tune: str | np.ndarray, sample_rate: int = SAMPLE_RATE):
 
     waveform = render_tune(tune, sample_rate=sample_rate) if isinstance(tune, str) else tune
     return Audio(data=wav_bytes(waveform, sample_rate))
-
-
-def unshare_context_objects(score) -> None:
-    """Give each measure its own copy of time signatures, keys and clefs (in place).
-
-    music21's ABC reader can put the same ``TimeSignature`` object into two measures
-    (for example after a pick-up bar); MIDI export then raises ``StreamException: the
-    object ... is already found in this Stream``. Copying the repeats fixes that.
-    """
-    seen: set[int] = set()
-    for measure in score.recurse().getElementsByClass("Measure"):
-        for element in list(measure.getElementsByClass(("TimeSignature", "KeySignature", "Clef"))):
-            if id(element) in seen:
-                measure.replace(element, copy.deepcopy(element))
-            else:
-                seen.add(id(element))
-
-
-def write_midi(tune: str, path: str | Path) -> Path:
-    """Write an ABC tune as a standard MIDI file and return its path.
-
-    Raises:
-        ValueError: if music21 cannot parse the tune.
-    """
-    import warnings
-
-    score = parse_tune(tune)
-    unshare_context_objects(score)
-    path = Path(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        score.write("midi", fp=str(path))
-    return path

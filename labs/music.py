@@ -17,6 +17,7 @@ music21 is imported inside the functions that need it.
 
 from __future__ import annotations
 
+import copy
 import re
 import warnings
 from dataclasses import dataclass
@@ -342,3 +343,34 @@ def piano_roll(tune: str | TuneNotes, title: str | None = None, axis=None):
     axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def unshare_context_objects(score) -> None:
+    """Give each measure its own copy of time signatures, keys and clefs (in place).
+
+    music21's ABC reader can put the same ``TimeSignature`` object into two measures
+    (for example after a pick-up bar); MIDI export then raises ``StreamException: the
+    object ... is already found in this Stream``. Copying the repeats fixes that.
+    """
+    seen: set[int] = set()
+    for measure in score.recurse().getElementsByClass("Measure"):
+        for element in list(measure.getElementsByClass(("TimeSignature", "KeySignature", "Clef"))):
+            if id(element) in seen:
+                measure.replace(element, copy.deepcopy(element))
+            else:
+                seen.add(id(element))
+
+
+def write_midi(tune: str, path: str | Path) -> Path:
+    """Write an ABC tune as a standard MIDI file and return its path.
+
+    Raises:
+        ValueError: if music21 cannot parse the tune.
+    """
+    score = parse_tune(tune)
+    unshare_context_objects(score)
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        score.write("midi", fp=str(path))
+    return path

@@ -16,6 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["LABS_OFFLINE"] = "1"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every notebook run is slow: ``pytest -m "not slow"`` is the fast tier."""
+    for item in items:
+        if item.get_closest_marker("notebook"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def repository_root() -> Path:
     return ROOT

@@ -1,4 +1,4 @@
-"""Unit tests for labs.audio: synthesis, WAV encoding, widget, MIDI export."""
+"""Unit tests for labs.audio: synthesis, WAV encoding, widget."""
 
 import io
 import wave
@@ -78,18 +78,7 @@ def test_render_tunes_reports_a_bad_tune_and_renders_the_rest():
     assert "could not parse" in results[1].error
 
 
-def test_midi_export_works_on_tunes_with_a_shared_time_signature(corpus, tmp_path):
-    # Tunes 1, 6, 9 and 17 of O'Neill's put one TimeSignature object into two measures.
-    for index in (0, 5, 8, 16):
-        path = audio.write_midi(corpus[index], tmp_path / f"tune{index}.mid")
-        assert path.read_bytes()[:4] == b"MThd"
-
-
-def test_midi_export_of_a_broken_tune_raises_value_error(tmp_path):
-    with pytest.raises(ValueError):
-        audio.write_midi("X:1\nK:C\nzzz|", tmp_path / "broken.mid")
-
-
+@pytest.mark.slow
 def test_at_least_97_percent_of_a_corpus_sample_renders(corpus):
     sample = np.random.default_rng(0).choice(len(corpus), size=60, replace=False)
     results = audio.render_tunes([corpus[index] for index in sample], progress=False)

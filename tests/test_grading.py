@@ -140,12 +140,10 @@ def test_each_fixture_submission_gets_its_exact_score_and_status(name, tmp_path)
     if name in SANDBOX_ONLY and not bubblewrap_available():
         pytest.skip("this protection needs bubblewrap and root; see autograder/sandbox.py")
     case = fixtures.CASES[name]()
-    started = time.monotonic()
     outcome = _grade(case, tmp_path)
     assert (outcome.result.score, outcome.result.max_score, outcome.result.status) == (case.score, 10.0, case.status)
     for words in case.detail_contains:
         assert words in outcome.result.detail
-    assert time.monotonic() - started < 90
     assert list(tmp_path.iterdir()) == []
 
 

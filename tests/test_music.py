@@ -142,3 +142,15 @@ def test_piano_roll_draws_one_bar_per_note():
     assert len(axis.patches) == 8
     assert axis.get_title() == "Scale"
     matplotlib.pyplot.close(figure)
+
+
+def test_midi_export_works_on_tunes_with_a_shared_time_signature(corpus, tmp_path):
+    # Tunes 1, 6, 9 and 17 of O'Neill's put one TimeSignature object into two measures.
+    for index in (0, 5, 8, 16):
+        path = music.write_midi(corpus[index], tmp_path / f"tune{index}.mid")
+        assert path.read_bytes()[:4] == b"MThd"
+
+
+def test_midi_export_of_a_broken_tune_raises_value_error(tmp_path):
+    with pytest.raises(ValueError):
+        music.write_midi("X:1\nK:C\nzzz|", tmp_path / "broken.mid")
