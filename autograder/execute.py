@@ -2,8 +2,10 @@
 
 The executed copy and every file the notebook writes land in
 ``OUT/<notebook name>/``. The run happens in a scratch folder beside it that is
-renamed into place only when the run succeeds, so a failed run leaves nothing
-half-written behind.
+renamed into place only when the run succeeds. A run that fails or is
+interrupted keeps what it did, under names that cannot be mistaken for a
+finished run: ``OUT/<notebook name>.incomplete/<notebook name>.incomplete.ipynb``
+holds the cells executed so far, the error included.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class RunResult:
     errors: list[CellError] = field(default_factory=list)
     output: Path | None = None
     executed: nbformat.NotebookNode | None = None
+    complete: bool = True
 
     @property
     def ok(self) -> bool:
@@ -76,7 +79,7 @@ def execute(
     notebook: nbformat.NotebookNode,
     workdir: Path,
     name: str,
-    cell_timeout: float = 600,
+    cell_timeout: float | None = 600,
     stop_on_error: bool = True,
     show_progress: bool = True,
 ) -> tuple[nbformat.NotebookNode, list[CellError]]:
@@ -84,7 +87,8 @@ def execute(
 
     With ``stop_on_error`` the run ends at the first cell that raises; otherwise
     every cell runs and every error is collected. A cell that exceeds
-    ``cell_timeout`` seconds, or a kernel that dies, counts as that cell's error.
+    ``cell_timeout`` seconds (``None``: no limit), a kernel that dies, or Ctrl-C
+    counts as that cell's error and ends the run.
     """
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -112,6 +116,10 @@ def execute(
                 errors.append(CellError(index, "DeadKernelError", "the kernel died (crash or out of memory)",
                                         nbgrader_metadata(cell).get("grade_id")))
                 break
+            except KeyboardInterrupt:
+                errors.append(CellError(index, "KeyboardInterrupt", "the run was interrupted (Ctrl-C)",
+                                        nbgrader_metadata(cell).get("grade_id")))
+                break
             error = _cell_error(cell, index)
             if error is not None:
                 errors.append(error)
@@ -124,7 +132,7 @@ def run_notebook(
     path: Path,
     out_dir: Path,
     small: bool = False,
-    cell_timeout: float = 600,
+    cell_timeout: float | None = None,
     stop_on_error: bool = True,
     show_progress: bool = True,
     keep_on_error: bool = False,
@@ -133,10 +141,12 @@ def run_notebook(
 
     Args:
         small: inject the parameters cell's ``SMALL_RUN_VALUES`` first.
-        cell_timeout: seconds any one cell may take.
+        cell_timeout: seconds any one cell may take (``None``: no limit).
         stop_on_error: end at the first failing cell (else run every cell).
-        keep_on_error: keep the output folder even when a cell failed (used by
-            tests that expect errors, such as the student versions).
+        keep_on_error: save the output in ``out_dir/<stem>/`` even when a cell
+            failed (used by tests that expect errors, such as the student
+            versions). Otherwise a failed run is kept in
+            ``out_dir/<stem>.incomplete/`` and ``complete`` is False.
 
     Raises:
         NotebookError: the path is not a readable notebook, or it has no
@@ -161,12 +171,14 @@ def run_notebook(
         seconds = time.perf_counter() - start
         result = RunResult(name, seconds, errors, executed=executed)
         if errors and not keep_on_error:
-            return result
-        write_notebook(executed, scratch / path.name)
+            final = out_dir / f"{path.stem}.incomplete"
+            result.complete = False
+        notebook_name = path.name if result.complete else f"{path.stem}.incomplete{path.suffix}"
+        write_notebook(executed, scratch / notebook_name)
         if final.exists():
             shutil.rmtree(final)
         scratch.rename(final)
-        result.output = final / path.name
+        result.output = final / notebook_name
         return result
     finally:
         if scratch.exists():

@@ -44,12 +44,13 @@ def _run(args: argparse.Namespace) -> int:
     from autograder.notebooks import NotebookError
 
     try:
-        result = run_notebook(Path(args.notebook), Path(args.out), small=args.small, cell_timeout=args.timeout)
+        result = run_notebook(Path(args.notebook), Path(args.out), small=args.small, cell_timeout=args.cell_timeout)
     except NotebookError as error:
         print(f"labs run: {error}", file=sys.stderr)
         return 2
     if not result.ok:
-        print(f"labs run: {result.first_error()} (nothing was saved)", file=sys.stderr)
+        print(f"labs run: {result.first_error()}; the notebook as far as it ran, with the error, "
+              f"is in {result.output}", file=sys.stderr)
         return 1
     print(f"{args.notebook}: ran in {result.seconds:.0f} s; executed copy and artifacts in {result.output.parent}")
     return 0
@@ -58,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from autograder.demo import demo
 
-    return demo(project_root(), Path(args.out), grade=not args.no_grade, cell_timeout=args.timeout)
+    return demo(project_root(), Path(args.out), grade=not args.no_grade, cell_timeout=args.cell_timeout)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -71,6 +72,17 @@ def _grade(args: argparse.Namespace) -> int:
     from autograder.cli import grade_command
 
     return grade_command(Path(args.submissions), Path(args.out), args.workers, args.timeout, args.force, args.scheduler)
+
+
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,13 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebook", help="path to a .ipynb file")
     run.add_argument("--small", action="store_true", help="inject the notebook's SMALL_RUN_VALUES (quick check)")
     run.add_argument("--out", default="runs", help="folder for the executed copy and artifacts (default: runs/)")
-    run.add_argument("--timeout", type=float, default=1800, help="seconds any one cell may take (default 1800)")
+    run.add_argument("--cell-timeout", type=_positive_seconds, default=None,
+                     help="seconds any one cell may take (default: no limit)")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="build, run every solution with small values, grade the runs, print a table")
     demo.add_argument("--out", default="runs/demo", help="folder for the executed notebooks (default: runs/demo)")
     demo.add_argument("--no-grade", action="store_true", help="skip grading the runs")
-    demo.add_argument("--timeout", type=float, default=900, help="seconds any one cell may take (default 900)")
+    demo.add_argument("--cell-timeout", type=_positive_seconds, default=900,
+                      help="seconds any one cell may take (default 900)")
     demo.set_defaults(handler=_demo)
 
     release = commands.add_parser("release", help="generate the nbgrader assignments for students")

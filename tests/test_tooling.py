@@ -103,8 +103,12 @@ def test_run_saves_the_executed_copy_and_artifacts(tiny_lab: Path, tmp_path: Pat
 
 
 @pytest.mark.notebook
-def test_a_failing_cell_is_named_and_nothing_is_left_behind(tiny_lab: Path, tmp_path: Path):
-    notebook = tiny_source([nbformat.v4.new_code_cell("raise ValueError('the tune is empty')")])
+def test_a_failing_run_names_the_cell_and_keeps_what_ran_under_an_incomplete_name(tiny_lab: Path, tmp_path: Path):
+    notebook = tiny_source([
+        nbformat.v4.new_code_cell("open('artifact.txt', 'w').write('half')"),
+        nbformat.v4.new_code_cell("raise ValueError('the tune is empty')"),
+        nbformat.v4.new_code_cell("print('never runs')"),
+    ])
     source = write_tiny_lab(tiny_lab, notebook, name="Part4_Fails")
     out = tmp_path / "out"
     completed = subprocess.run(
@@ -113,8 +117,15 @@ def test_a_failing_cell_is_named_and_nothing_is_left_behind(tiny_lab: Path, tmp_
     )
     assert completed.returncode == 1
     last_line = completed.stderr.strip().splitlines()[-1]
-    assert "Part4_Fails.ipynb" in last_line and "cell 8 " in last_line and "ValueError: the tune is empty" in last_line
-    assert list(out.iterdir()) == []
+    assert "Part4_Fails.ipynb" in last_line and "cell 9 " in last_line and "ValueError: the tune is empty" in last_line
+    assert [path.name for path in out.iterdir()] == ["Part4_Fails.incomplete"]
+    kept = out / "Part4_Fails.incomplete"
+    assert str(kept / "Part4_Fails.incomplete.ipynb") in last_line
+    assert (kept / "artifact.txt").read_text() == "half"
+    executed = read_notebook(kept / "Part4_Fails.incomplete.ipynb")
+    errors = [output for cell in executed.cells for output in cell.get("outputs", []) if output.output_type == "error"]
+    assert [error.evalue for error in errors] == ["the tune is empty"]
+    assert not executed.cells[-1].get("outputs")
 
 
 def test_run_with_a_wrong_path_exits_non_zero_with_one_line(tmp_path: Path):
