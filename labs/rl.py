@@ -153,12 +153,14 @@ def show_pong_stages(frame: np.ndarray, previous_frame: np.ndarray):
         ("binary {0,1}", stages["binary"], "gray", (0, 1)),
         ("difference {-1,0,1}", difference, "bwr", (-1, 1)),
     ]
-    figure, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.4))
+    figure, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 0.8, 3.4))
     for axis, (title, image, cmap, limits) in zip(axes, panels):
         vmin, vmax = limits if limits else (None, None)
-        axis.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        shown = axis.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         axis.set_title(title, fontsize=9)
         axis.axis("off")
+    key = figure.colorbar(shown, ax=axes[-1], fraction=0.046, pad=0.04, ticks=[-1, 0, 1])
+    key.ax.set_yticklabels(["-1: was here", "0: no change", "+1: is now here"], fontsize=8)
     figure.tight_layout()
     return figure
 
