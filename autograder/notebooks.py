@@ -171,18 +171,28 @@ def small_run_values(notebook: nbformat.NotebookNode, name: str = "notebook") ->
     return values
 
 
-def inject_small_values(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """Return a copy of ``notebook`` with the small values injected after the parameters cell."""
-    values = small_run_values(notebook, name)
+def inject_values(
+    notebook: nbformat.NotebookNode, values: dict[str, Any], note: str, name: str = "notebook"
+) -> nbformat.NotebookNode:
+    """Return a copy of ``notebook`` with a cell assigning ``values`` right after the parameters cell.
+
+    The injected cell is tagged ``injected`` and prints ``note`` followed by the values,
+    so that the executed notebook says which run it is.
+    """
     injected = copy.deepcopy(notebook)
     index = parameters_cell_index(injected, name)
-    lines = ["# Injected for a small run: values that check the code quickly, not full results."]
+    lines = [f"# Injected: {note}"]
     lines += [f"{key} = {value!r}" for key, value in values.items()]
     summary = ", ".join(f"{key}={value!r}" for key, value in values.items())
-    lines.append(f"print({('Small run (results are not meaningful): ' + summary)!r})")
+    lines.append(f"print({(note + ': ' + summary)!r})")
     cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
     injected.cells.insert(index + 1, cell)
     return injected
+
+
+def inject_small_values(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Return a copy of ``notebook`` with the small values injected after the parameters cell."""
+    return inject_values(notebook, small_run_values(notebook, name), "Small run (results are not meaningful)", name)
 
 
 def run_solution_cells(

@@ -22,11 +22,14 @@ import argparse
 import ast
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from autograder.execute import execute
+from autograder.notebooks import inject_values, read_notebook, small_run_values
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "lab2_vision" / "solutions" / "Part2_Debiasing.ipynb"
 MARKER = "BENCHMARK-RESULTS "
@@ -69,20 +72,6 @@ results[{key!r}] = labs.faces.evaluate_groups(
 """
 
 
-def _parameters_index(notebook) -> int:
-    for index, cell in enumerate(notebook.cells):
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            return index
-    raise ValueError(f"{NOTEBOOK} has no cell tagged 'parameters'; the benchmark needs one to set the seed.")
-
-
-def _small_values(source: str) -> dict:
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "SMALL_RUN_VALUES" for t in node.targets):
-            return ast.literal_eval(node.value)
-    return {}
-
-
 def _parse_setting(text: str) -> tuple[str, object]:
     """Turn ``NAME=VALUE`` (VALUE a Python literal) into ``(NAME, value)``."""
     name, separator, value = text.partition("=")
@@ -94,25 +83,24 @@ def _parse_setting(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"--set {name}: {value!r} is not a Python literal such as 0.05 or 4.") from None
 
 
-def run_once(seed: int, small: bool, timeout: int, settings: dict | None = None) -> dict:
+def run_once(seed: int, small: bool, cell_timeout: float, settings: dict | None = None) -> dict:
     """Execute the notebook with ``seed`` (small values if ``small``, then ``settings``); return its results."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    index = _parameters_index(notebook)
-    overrides = dict(_small_values(notebook.cells[index].source)) if small else {}
+    notebook = read_notebook(NOTEBOOK)
+    overrides = dict(small_run_values(notebook, NOTEBOOK.name)) if small else {}
     overrides.update(settings or {})
     overrides["seed"] = seed
-    assignments = "\n".join(f"{name} = {value!r}" for name, value in overrides.items())
-    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(assignments))
+    notebook = inject_values(notebook, overrides, "Benchmark run", NOTEBOOK.name)
     notebook.cells.append(nbformat.v4.new_code_cell(BALANCED_BASELINE.format(key=BALANCED)))
     notebook.cells.append(nbformat.v4.new_code_cell(
         "import json\n"
         f"print({MARKER!r} + json.dumps({{'results': results, 'epoch_seconds': epoch_seconds, "
         "'dark_share': dark_share}))"
     ))
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    client.execute()
-    for output in notebook.cells[-1].get("outputs", []):
+    with tempfile.TemporaryDirectory(prefix="debiasing-benchmark-") as workdir:
+        executed, errors = execute(notebook, Path(workdir), f"seed {seed}", cell_timeout)
+    if errors:
+        raise RuntimeError(f"the notebook run with seed {seed} failed: {errors[0].describe()}")
+    for output in executed.cells[-1].get("outputs", []):
         text = output.get("text", "")
         if output.get("output_type") == "stream" and MARKER in text:
             return json.loads(text.split(MARKER, 1)[1])
@@ -131,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--small", action="store_true", help="use the notebook's SMALL_RUN_VALUES")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds any one cell may take")
+    parser.add_argument("--cell-timeout", type=float, default=1800, help="seconds any one cell may take")
     parser.add_argument("--set", dest="settings", type=_parse_setting, action="append", default=[],
                         metavar="NAME=VALUE", help="override one full-run parameter of the notebook")
     arguments = parser.parse_args()
@@ -141,7 +129,7 @@ def main() -> None:
 
     runs, started = {}, time.perf_counter()
     for seed in arguments.seeds:
-        runs[seed] = run_once(seed, arguments.small, arguments.timeout, settings)
+        runs[seed] = run_once(seed, arguments.small, arguments.cell_timeout, settings)
         print(f"seed {seed} done: {json.dumps(runs[seed])}", file=sys.stderr, flush=True)
     total_minutes = (time.perf_counter() - started) / 60
 
