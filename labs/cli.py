@@ -126,10 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Modules only the ``grading`` extra installs, which the instructor commands need.
+GRADING_MODULES = {"nbgrader", "nbclient", "nbformat", "nbconvert", "ipykernel", "jupyter_client"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``labs`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in GRADING_MODULES:
+            raise
+        print(f"labs {args.command}: needs the grading extra ({error.name} is missing); install it with "
+              "pip install 'intro-deep-learning-labs[grading]'.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

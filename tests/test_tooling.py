@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,21 @@ def test_demo_runs_and_grades_the_written_parts_and_lists_the_missing_ones(tmp_p
     missing_rows = [line for line in table.splitlines() if "not written yet" in line]
     assert len(missing_rows) == sum(len(parts) for parts in COURSE.values()) - 1
     assert (tmp_path / "lab1_music" / "Part1_TensorFlow.ipynb").exists()
+
+
+def test_an_instructor_command_without_the_grading_extra_names_the_extra_in_one_line(tmp_path: Path):
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('nbformat', 'nbgrader', 'nbclient'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    completed = subprocess.run([sys.executable, "-m", "labs.cli", "build"], capture_output=True, text=True, env=env,
+                               cwd=Path(__file__).resolve().parents[1])
+    assert completed.returncode == 2
+    assert completed.stderr.strip().count("\n") == 0
+    assert "grading extra" in completed.stderr and "pip install 'intro-deep-learning-labs[grading]'" in completed.stderr
