@@ -25,6 +25,7 @@ from autograder.notebooks import (
     nbgrader_metadata,
     parameters_cell_index,
     read_notebook,
+    settle_outputs,
     write_notebook,
 )
 
@@ -125,7 +126,7 @@ def execute(
                 errors.append(error)
                 if stop_on_error:
                     break
-    return notebook, errors
+    return settle_outputs(notebook, client.widget_state), errors
 
 
 def run_notebook(

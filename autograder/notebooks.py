@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import html
 import json
 import os
 import tempfile
@@ -219,3 +220,87 @@ def run_solution_cells(
     if missing:
         raise NotebookError(f"{path} has no cells with grade ids {missing}; update the caller's grade ids.")
     return namespace
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def terminal_text(text: str) -> str:
+    """What a terminal would show for ``text``: carriage returns and backspaces applied.
+
+    Keras and tqdm redraw a progress line with ``\\r`` and ``\\b``; a static page
+    (nbconvert HTML, the grader's feedback) would show every redraw and the
+    control characters. Each line keeps only what its last redraw left.
+    """
+    lines = []
+    for line in text.split("\n"):
+        shown: list[str] = []
+        cursor = 0
+        for character in line:
+            if character == "\r":
+                cursor = 0
+            elif character == "\b":
+                cursor = max(0, cursor - 1)
+            else:
+                if cursor < len(shown):
+                    shown[cursor] = character
+                else:
+                    shown.append(character)
+                cursor += 1
+        lines.append("".join(shown))
+    return "\n".join(lines)
+
+
+def _widget(reference: str, widget_state: dict[str, dict]) -> dict:
+    """The state of the widget that ``IPY_MODEL_<id>`` (or a bare id) names; empty if unknown."""
+    return widget_state.get(reference.removeprefix("IPY_MODEL_"), {})
+
+
+def _progress_bar_text(model_id: str, widget_state: dict[str, dict]) -> str | None:
+    """The final text of a tqdm notebook bar, '' for a bar hidden when it closed, None for other widgets.
+
+    tqdm draws a bar as an HBox of three widgets: a label ending with the percentage,
+    the bar itself and the statistics (``5/5 [00:01<00:00, 4.1it/s]``).
+    """
+    box = _widget(model_id, widget_state)
+    children = [_widget(child, widget_state) for child in box.get("children", [])]
+    if len(children) != 3 or children[1].get("_model_name") not in ("FloatProgressModel", "IntProgressModel"):
+        return None
+    if _widget(box.get("layout", ""), widget_state).get("visibility") == "hidden":
+        return ""
+    label, progress, statistics = children
+    maximum, value = progress.get("max") or 0, progress.get("value") or 0
+    filled = min(10, round(10 * value / maximum)) if maximum else 0
+    text = f"{label.get('value', '')}|{'█' * filled}{' ' * (10 - filled)}|{statistics.get('value', '')}"
+    return html.unescape(text).replace("\u2007", " ").strip()
+
+
+def settle_outputs(notebook: nbformat.NotebookNode, widget_state: dict[str, dict]) -> nbformat.NotebookNode:
+    """Make an executed notebook read as its final screen, in place; return it.
+
+    Stream outputs keep only what their last redraw left (:func:`terminal_text`).
+    A progress-bar widget's output becomes the text of its final state (a saved
+    page has no widget to update, so it would show the bar as it started at 0%);
+    a bar that was closed while running (``leave=False``) is dropped, as it
+    disappeared on screen. ``widget_state`` maps model ids to widget states, as
+    nbclient's ``NotebookClient.widget_state`` holds them after a run.
+    """
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output["text"] = terminal_text(output["text"])
+            elif WIDGET_VIEW in output.get("data", {}):
+                model_id = output["data"][WIDGET_VIEW].get("model_id", "")
+                if model_id not in widget_state:
+                    continue
+                text = _progress_bar_text(model_id, widget_state)
+                if text == "":
+                    continue
+                if text is not None:
+                    output["data"] = {"text/plain": text}
+            outputs.append(output)
+        cell["outputs"] = outputs
+    return notebook

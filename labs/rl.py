@@ -15,9 +15,12 @@ so that it can see which way the ball moves.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from labs.runtime import native_logs_filtered
 
 PONG_ID = "ALE/Pong-v5"
 #: ALE action numbers the Pong agent chooses between: index 0 = RIGHT (paddle up), 1 = LEFT (paddle down).
@@ -49,6 +52,10 @@ def _register_atari() -> None:
     gym.register_envs(ale_py)
 
 
+#: The banner the Atari emulator prints once per process.
+_ALE_BANNER = ("A.L.E: Arcade Learning Environment", "[Powered by Stella]")
+
+
 def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None, **kwargs: Any):
     """Create one gymnasium environment, e.g. ``"CartPole-v1"`` or ``"ALE/Pong-v5"``.
 
@@ -64,8 +71,12 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
     namespace = env_id.split("/", 1)[0] if "/" in env_id else None
     if namespace == "ALE":
         _register_atari()
+    if render_mode == "rgb_array":
+        # Frames are drawn off-screen: SDL (pygame) needs no display, and without one it complains on stderr.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
-        env = gym.make(env_id, render_mode=render_mode, **kwargs)
+        with native_logs_filtered(_ALE_BANNER):
+            env = gym.make(env_id, render_mode=render_mode, **kwargs)
     except gym.error.NameNotFound as error:
         provider = _PACKAGE_FOR_NAMESPACE.get(namespace, "gymnasium")
         raise ValueError(
