@@ -278,7 +278,8 @@ def _progress_bar_text(model_id: str, widget_state: dict[str, dict]) -> str | No
 def settle_outputs(notebook: nbformat.NotebookNode, widget_state: dict[str, dict]) -> nbformat.NotebookNode:
     """Make an executed notebook read as its final screen, in place; return it.
 
-    Stream outputs keep only what their last redraw left (:func:`terminal_text`).
+    Consecutive outputs of one stream are joined and keep only what their last
+    redraw left (:func:`terminal_text`).
     A progress-bar widget's output becomes the text of its final state (a saved
     page has no widget to update, so it would show the bar as it started at 0%);
     a bar that was closed while running (``leave=False``) is dropped, as it
@@ -288,9 +289,13 @@ def settle_outputs(notebook: nbformat.NotebookNode, widget_state: dict[str, dict
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        outputs = []
+        outputs: list[nbformat.NotebookNode] = []
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
+                previous = outputs[-1] if outputs else None
+                if previous is not None and previous.get("output_type") == "stream" and previous.name == output.name:
+                    previous["text"] = terminal_text(previous["text"] + output["text"])
+                    continue
                 output["text"] = terminal_text(output["text"])
             elif WIDGET_VIEW in output.get("data", {}):
                 model_id = output["data"][WIDGET_VIEW].get("model_id", "")

@@ -45,7 +45,8 @@ def test_a_finished_bar_shows_its_final_state_and_a_closed_one_disappears():
         _widget_output("done", "training:   0%|          | 0/20"),
         _widget_output("closed", "playing:   0%|          | 0/40"),
         _widget_output("not-a-bar", "Button()"),
-        nbformat.v4.new_output("stream", name="stdout", text="epoch 1/2\repoch 2/2\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="epoch 1/2"),
+        nbformat.v4.new_output("stream", name="stdout", text="\b\b\b2/2\n"),
     ])
     notebook = nbformat.v4.new_notebook(cells=[cell])
     state = {**_bar_state("done", "training:\u2007100%", 20, 20, "\u200720/20\u2007[00:03&lt;00:00]"),
