@@ -28,6 +28,7 @@ from autograder.notebooks import (
     nbgrader_metadata,
     read_notebook,
     small_run_values,
+    WIDGET_VIEW,
 )
 from conftest import ROOT
 
@@ -104,6 +105,12 @@ def test_solution_runs_with_small_values_and_passes_its_tests(source: Path, tmp_
     assert result.ok, result.first_error()
     assert any("Small run" in str(output.get("text", "")) for cell in result.executed.cells
                for output in cell.get("outputs", [])), "the run does not say it used small values"
+    for index, cell in enumerate(result.executed.cells):
+        for output in cell.get("outputs", []):
+            shown = output.get("text") or output.get("data", {}).get("text/plain", "")
+            assert output.get("name") != "stderr", f"cell {index + 1} writes to stderr: {shown[:300]!r}"
+            assert not set(shown) & {"\r", "\b"}, f"cell {index + 1} leaves redraw characters: {shown[:300]!r}"
+            assert WIDGET_VIEW not in output.get("data", {}), f"cell {index + 1} leaves a widget: {shown[:300]!r}"
 
 
 @pytest.mark.notebook
