@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import dataclasses
+import fcntl
 import hashlib
 import io
 import json
@@ -27,6 +29,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,27 +37,39 @@ from pathlib import Path
 import nbformat
 
 from autograder import feedback, gradebook
-from autograder.grading import GradeJob, GradeOutcome, GradeResult, grade_job, max_points
+from autograder.grading import (
+    DEFAULT_CELL_TIMEOUT,
+    DEFAULT_NOTEBOOK_TIMEOUT,
+    GradeJob,
+    GradeOutcome,
+    GradeResult,
+    grade_job,
+    max_points,
+)
+from autograder.sandbox import choose_isolation
 from autograder.restore import grade_ids
 from autograder.submissions import Course, Submitted, extract_zip, find_submitted, match
 
 CSV_HEADER = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail"]
 GRADER_VERSION = "1"
-DEFAULT_NOTEBOOK_TIMEOUT = 600.0
-DEFAULT_CELL_TIMEOUT = 120.0
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """How submissions are run; part of every content hash, so changing them re-grades."""
+    """How submissions are run; part of every content hash, so changing them re-grades.
 
-    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT
+    ``sandbox`` is a mode of :func:`autograder.sandbox.choose_isolation`; the batch
+    replaces ``auto`` by the mode it resolves to, so that notebooks graded with
+    weaker isolation are graded again once stronger isolation is available.
+    """
+
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
-    sandbox: bool | None = None
+    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT
+    sandbox: str = "auto"
 
     def fingerprint(self) -> str:
         """A stable text form of the settings."""
-        return f"v{GRADER_VERSION}|{self.notebook_timeout:g}|{self.cell_timeout:g}"
+        return f"v{GRADER_VERSION}|{self.notebook_timeout:g}|{self.cell_timeout:g}|{self.sandbox}"
 
 
 @dataclass
@@ -174,7 +189,8 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
             chosen, note = _choose(files, notebook)
             data = chosen.path.read_bytes()
             others = {key: value for key, value in ids.items() if key != f"{assignment}/{notebook}"}
-            job = GradeJob(data, source_text, notebook, others, settings.cell_timeout, settings.notebook_timeout,
+            job = GradeJob(submission=data, source_text=source_text, notebook_name=notebook, other_notebooks=others,
+                           cell_timeout=settings.cell_timeout, notebook_timeout=settings.notebook_timeout,
                            secret_paths=secret_paths, scratch_root=str(scratch), sandbox=settings.sandbox)
             tasks.append(_Task(student, assignment, notebook, content_hash(data, source_text, settings), job=job,
                                note=note))
@@ -246,6 +262,42 @@ def _outcome_or_crash(future, task: _Task) -> GradeOutcome:
         return GradeOutcome(GradeResult(0.0, total, "crashed", reason))
 
 
+SCRATCH_PREFIX = "labs-grade-"
+_SCRATCH_LOCK = ".lock"
+
+
+def _remove_stale_scratch() -> None:
+    """Delete scratch folders of earlier batches whose grader is gone (killed, say): nobody holds their lock.
+
+    A folder without a lock file (a grader killed while creating it) goes once it is an hour old.
+    """
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            descriptor = os.open(folder / _SCRATCH_LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            if time.time() - folder.stat().st_mtime > 3600:
+                shutil.rmtree(folder, ignore_errors=True)
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue
+        finally:
+            os.close(descriptor)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _new_scratch_root() -> tuple[Path, int]:
+    """A scratch folder for this batch and the open descriptor of its lock, held until the batch ends."""
+    _remove_stale_scratch()
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    descriptor = os.open(folder / _SCRATCH_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return folder, descriptor
+
+
 def grade_batch(submissions: Path, out: Path, course: Course, workers: int | None = None,
                 settings: Settings | None = None, force: bool = False, scheduler: str | None = None,
                 show_progress: bool = True) -> Summary:
@@ -254,6 +306,7 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
 
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     settings = settings or Settings()
+    settings = dataclasses.replace(settings, sandbox=choose_isolation(settings.sandbox).mode)
     if not submissions.exists():
         raise ValueError(f"{submissions} does not exist; pass a folder or .zip of <student>/<assignment>/<Notebook>.ipynb.")
     work = out / ".grading"
@@ -265,7 +318,7 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
         if not zipfile.is_zipfile(submissions):
             raise ValueError(f"{submissions} is neither a folder nor a zip archive; pass one of them.")
         folder = extract_zip(submissions, work / "unzipped")
-    scratch = Path(tempfile.mkdtemp(prefix="labs-grade-"))
+    scratch, scratch_lock = _new_scratch_root()
     secrets = sorted({str(p) for p in [out, submissions, folder, scratch]}
                      | {str(p.resolve().parent) for p in course.sources.values()})
     ledger = Ledger(work / "ledger.jsonl")
@@ -297,6 +350,7 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
         finally:
             progress.close()
             shutil.rmtree(scratch, ignore_errors=True)
+            os.close(scratch_lock)
     summary.rows = write_csv(out, ledger)
     if assignments or not (out / "nbgrader_export.csv").exists():
         if (out / "gradebook.db").exists():

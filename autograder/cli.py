@@ -27,27 +27,30 @@ def _print_summary(summary, out: Path) -> None:
           f"feedback in {out / 'feedback'}, gradebook {out / 'gradebook.db'}.")
 
 
-def grade_command(submissions: Path, out: Path, workers: int | None, timeout: float | None, force: bool,
-                  scheduler: str | None) -> int:
+def grade_command(submissions: Path, out: Path, *, workers: int | None, cell_timeout: float | None,
+                  notebook_timeout: float | None, force: bool, scheduler: str | None, sandbox: str) -> int:
     """``labs grade``: grade SUBMISSIONS into OUT; 0 once the batch completed, 2 for a usage error."""
-    from autograder.batch import DEFAULT_CELL_TIMEOUT, Settings, grade_batch
-    from autograder.sandbox import protection
+    from autograder.batch import Settings, grade_batch
+    from autograder.sandbox import SandboxUnavailable, choose_isolation
 
     if workers is not None and workers < 1:
         print("labs grade: --workers must be at least 1.", file=sys.stderr)
         return 2
-    if timeout is not None and timeout <= 0:
-        print("labs grade: --timeout must be a positive number of seconds.", file=sys.stderr)
+    try:
+        isolation = choose_isolation(sandbox)
+    except SandboxUnavailable as error:
+        print(f"labs grade: {error}", file=sys.stderr)
         return 2
     course = repository_course()
     if not course.sources:
         print(f"labs grade: no lab*/solutions/*.ipynb under {repository_root()}; grade from the course's checkout.",
               file=sys.stderr)
         return 2
-    settings = Settings()
-    if timeout is not None:
-        settings = Settings(notebook_timeout=timeout, cell_timeout=min(timeout, DEFAULT_CELL_TIMEOUT))
-    print(f"Student code runs with: {protection()}.")
+    limits = {"cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout}
+    settings = Settings(sandbox=isolation.mode, **{name: value for name, value in limits.items() if value is not None})
+    if isolation.mode == "none":
+        print("labs grade: warning: grading without a sandbox, as asked (--sandbox none).", file=sys.stderr)
+    print(f"Student code runs with: {isolation.describe()}.")
     try:
         summary = grade_batch(Path(submissions), Path(out), course, workers, settings, force, scheduler)
     except ValueError as error:

@@ -18,12 +18,16 @@ COURSE = {
 }
 
 
-def _grade(source: Path, workdir: Path, cell_timeout: float) -> tuple[str, bool]:
-    """Grade the solution as a submission; return ('score / max' or the problem, full marks?)."""
+def _grade(source: Path, workdir: Path) -> tuple[str, bool]:
+    """Grade the solution as a submission, with ``labs grade``'s limits; return ('score / max' or the problem, full marks?).
+
+    The solution is trusted code: it runs in the strongest sandbox available, or without one.
+    """
     from autograder.grading import grade_notebook
+    from autograder.sandbox import isolation_available
 
     workdir.mkdir(parents=True, exist_ok=True)
-    result = grade_notebook(source, source, workdir, timeout=cell_timeout)
+    result = grade_notebook(source, source, workdir, sandbox="auto" if isolation_available() else "none")
     if result.status != "ok":
         return f"{result.status}: {result.detail}", False
     return f"{result.score:g} / {result.max_score:g}", result.score == result.max_score
@@ -62,7 +66,7 @@ def demo(root: Path, out: Path, grade: bool = True, cell_timeout: float = 900) -
             status = "ok" if result.ok else result.errors[0].describe()
             score = ""
             if result.ok and grade:
-                score, full_marks = _grade(source, out / "grading" / lab / part, cell_timeout)
+                score, full_marks = _grade(source, out / "grading" / lab / part)
                 failed = failed or not full_marks
             failed = failed or not result.ok
             rows.append((lab, part, status, f"{result.seconds:.0f}", score))

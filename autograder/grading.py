@@ -30,11 +30,23 @@ import nbformat
 from autograder import guard
 from autograder.notebooks import INJECTED_TAG, inject_small_values, is_graded, nbgrader_metadata
 from autograder.restore import grade_ids, restore
-from autograder.sandbox import Limits, bubblewrap_available, kernel_environment, make_kernel_manager
+from autograder.sandbox import (
+    Isolation,
+    Limits,
+    adopt_orphans,
+    choose_isolation,
+    descendants,
+    kernel_environment,
+    kill_new_descendants,
+    make_kernel_manager,
+)
 
 STATUSES = ("ok", "timeout", "crashed", "invalid", "missing")
 TOKEN_PREFIX = "grader-guard-ok:"
 OUTPUT_CAP_BYTES = 2 * 1024**2
+#: Seconds one cell, and one whole notebook, may run when graded (``labs grade``, ``release`` and ``demo``).
+DEFAULT_CELL_TIMEOUT = 120.0
+DEFAULT_NOTEBOOK_TIMEOUT = 600.0
 SETUP_TAG = "setup"
 
 
@@ -48,7 +60,7 @@ class GradeResult:
     detail: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GradeJob:
     """Everything one worker needs; picklable, so it can go to another process or machine."""
 
@@ -56,12 +68,12 @@ class GradeJob:
     source_text: str
     notebook_name: str
     other_notebooks: dict[str, list[str]] = field(default_factory=dict)
-    cell_timeout: float = 120.0
-    notebook_timeout: float = 600.0
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT
     limits: Limits = Limits()
     secret_paths: list[str] = field(default_factory=list)
     scratch_root: str | None = None
-    sandbox: bool | None = None
+    sandbox: str = "auto"
 
 
 @dataclass
@@ -191,10 +203,10 @@ class _Run:
     detail: str
 
 
-async def _execute(notebook, workdir: Path, job: GradeJob, use_bubblewrap: bool) -> _Run:
+async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation) -> _Run:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    manager = make_kernel_manager(workdir, [Path(p) for p in job.secret_paths], job.limits, use_bubblewrap)
+    manager = make_kernel_manager(workdir, [Path(p) for p in job.secret_paths], job.limits, isolation)
     client = _make_client_class()(
         notebook, km=manager, timeout=job.cell_timeout, allow_errors=True, interrupt_on_timeout=False,
         startup_timeout=120, shutdown_kernel="immediate", kernel_name="python3",
@@ -212,7 +224,8 @@ async def _execute(notebook, workdir: Path, job: GradeJob, use_bubblewrap: bool)
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    status, detail = "timeout", f"notebook time limit of {job.notebook_timeout:g} s reached before {_cell_label(notebook, index)}"
+                    status = "timeout"
+                    detail = f"notebook time limit of {job.notebook_timeout:g} s reached before {_cell_label(notebook, index)}"
                     break
                 client.timeout = max(1, int(min(job.cell_timeout, remaining)))
                 try:
@@ -329,11 +342,14 @@ def grade_job(job: GradeJob) -> GradeOutcome:
         return GradeOutcome(GradeResult(0.0, total, "invalid", reason))
     restored = restore(submission, source)
     prepared = add_guards(restored.notebook, job.notebook_name)
-    use_bubblewrap = bubblewrap_available() if job.sandbox is None else job.sandbox
+    isolation = choose_isolation(job.sandbox)
     workdir = _scratch(job)
+    adopt_orphans()
+    existing = descendants()
     try:
-        run = asyncio.run(_execute(prepared, workdir, job, use_bubblewrap))
+        run = asyncio.run(_execute(prepared, workdir, job, isolation))
     finally:
+        kill_new_descendants(existing)
         shutil.rmtree(workdir, ignore_errors=True)
     tests, guard_notes = score(run)
     points = sum(points for points, _ in tests.values())
@@ -346,19 +362,22 @@ def grade_job(job: GradeJob) -> GradeOutcome:
     )
 
 
-def grade_notebook(source: Path, submission: Path, workdir: Path, timeout: float | None = None) -> GradeResult:
-    """Grade one notebook file against its solution source (what ``labs demo`` uses).
+def grade_notebook(source: Path, submission: Path, workdir: Path, *, cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+                   notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, sandbox: str = "auto") -> GradeResult:
+    """Grade one notebook file against its solution source (what ``labs release`` and ``labs demo`` use).
 
-    ``workdir`` holds the scratch directory of the run; ``timeout`` bounds the
-    whole notebook in seconds (default 600).
+    ``workdir`` holds the scratch directory of the run; the time limits are in
+    seconds, the same defaults as ``labs grade``; ``sandbox`` is a mode of
+    :func:`autograder.sandbox.choose_isolation`.
     """
     job = GradeJob(
         submission=Path(submission).read_bytes(),
         source_text=Path(source).read_text(encoding="utf-8"),
         notebook_name=Path(source).stem,
-        notebook_timeout=timeout or 600.0,
-        cell_timeout=min(timeout or 600.0, 600.0),
+        notebook_timeout=notebook_timeout,
+        cell_timeout=cell_timeout,
         secret_paths=[str(Path(source).resolve().parent)],
         scratch_root=str(workdir),
+        sandbox=sandbox,
     )
     return grade_job(job).result

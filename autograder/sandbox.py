@@ -1,6 +1,7 @@
-"""Where a student's kernel runs and what it may touch.
+"""Where a student's kernel runs and what it may touch: the isolation modes of ``labs grade --sandbox``.
 
-With bubblewrap (``bwrap``) and root (the grading machine here), each kernel runs:
+``bwrap`` (bubblewrap, the strongest; as root or, where user namespaces are
+allowed, as any user), each kernel runs:
 
 - in new PID, network, IPC and UTS namespaces: no network at all (the kernel
   talks to the trusted grader over Unix sockets in its own directory), and
@@ -14,10 +15,20 @@ With bubblewrap (``bwrap``) and root (the grading machine here), each kernel run
 - under resource limits (:class:`Limits`): address space, processes, file
   size, no core files.
 
-Without bubblewrap (or without root) the kernel still gets its own working
-directory, its own session (the whole process group is killed afterwards) and
-the same resource limits, but it can read what the grading user can read and
-use the network: :func:`protection` says which applies.
+As an unprivileged user, bwrap runs the kernel in a new user namespace as
+the grading user instead of a throw-away one; everything else is the same.
+
+``landlock`` (any user, Linux 5.13 or later): :mod:`autograder.landlock`
+lets the kernel read only the system, the Python installation and ``labs``,
+write only its own folder, open no TCP connection and signal no process
+outside itself; it shares the machine's process table.
+
+``none`` (only when asked for): the kernel runs with the resource limits
+alone and can read and write what the grading user can.
+
+``auto`` picks the strongest that works here and refuses to grade when none
+does. Whatever the mode, every process the kernel started is killed when its
+notebook is done (:func:`kill_new_descendants`).
 """
 
 from __future__ import annotations
@@ -26,8 +37,12 @@ import os
 import secrets
 import shutil
 import sys
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from autograder import landlock
 
 FIRST_SANDBOX_UID = 200_000
 SANDBOX_UID_RANGE = 100_000
@@ -51,22 +66,85 @@ class Limits:
         ]
 
 
-def bubblewrap_available() -> bool:
-    """True when kernels can be isolated with bubblewrap (needs ``bwrap``, ``setpriv`` and root)."""
-    return bool(shutil.which("bwrap")) and bool(shutil.which("setpriv")) and os.geteuid() == 0
+MODES = ("auto", "bwrap", "landlock", "none")
+#: Landlock ABI from which TCP and signals are confined too (Linux 6.12).
+FULL_LANDLOCK_ABI = 6
 
 
-def protection() -> str:
-    """One sentence saying which isolation student kernels get on this machine."""
-    if bubblewrap_available():
-        return (
-            "bubblewrap sandbox: no network, own PID namespace, unprivileged user, read-only system, "
-            "sources and grading output hidden, resource limits"
-        )
-    return (
-        "no bubblewrap (install it and grade as root for full isolation): own working directory and "
-        "process group, resource limits only; the kernel can read files and use the network"
+class SandboxUnavailable(ValueError):
+    """The requested isolation cannot work on this machine; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How student kernels are isolated: ``mode`` is "bwrap", "landlock" or "none"."""
+
+    mode: str
+
+    def describe(self) -> str:
+        """One sentence for the instructor: what the kernel can and cannot do."""
+        if self.mode == "bwrap":
+            user = "a throw-away user" if os.geteuid() == 0 else "you, in its own user namespace"
+            return (f"bubblewrap sandbox: no network, own PID namespace, runs as {user}, read-only system, "
+                    "sources, submissions and grading output hidden, resource limits")
+        if self.mode == "landlock":
+            confined = ("no TCP connections, no signals to other processes"
+                        if landlock.abi_version() >= FULL_LANDLOCK_ABI else "network and signals NOT confined (old kernel)")
+            return (f"Landlock: reads only the system, Python and labs, writes only its folder, {confined}, "
+                    "resource limits")
+        return ("no sandbox (--sandbox none): resource limits only; student code runs as you, "
+                "can read and write your files and use the network")
+
+
+def bubblewrap_problem() -> str | None:
+    """Why bubblewrap cannot isolate kernels here, or None when it can."""
+    if not shutil.which("bwrap"):
+        return "bubblewrap is not installed (apt-get install bubblewrap, dnf install bubblewrap)"
+    if os.geteuid() == 0:
+        return None if shutil.which("setpriv") else "setpriv (util-linux) is missing, which drops the kernel to a throw-away user"
+    probe = subprocess.run(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"exit code {probe.returncode}"
+        return (f"bwrap is installed but cannot create a user namespace as an unprivileged user ({reason}); "
+                "allow them (sysctl kernel.unprivileged_userns_clone=1 or an AppArmor profile for bwrap) or grade as root")
+    return None
+
+
+def landlock_problem() -> str | None:
+    """Why Landlock cannot isolate kernels here, or None when it can."""
+    if landlock.abi_version() < 1:
+        return "Landlock is not available (it needs Linux 5.13 or later with Landlock enabled; macOS and WSL 1 lack it)"
+    return None
+
+
+def choose_isolation(requested: str = "auto") -> Isolation:
+    """The isolation for ``requested`` (one of :data:`MODES`); raises SandboxUnavailable with one sentence."""
+    if requested not in MODES:
+        raise SandboxUnavailable(f"--sandbox must be one of {', '.join(MODES)}, not {requested!r}.")
+    if requested == "none":
+        return Isolation("none")
+    problems = {"bwrap": bubblewrap_problem(), "landlock": landlock_problem()}
+    if requested != "auto":
+        if problems[requested]:
+            raise SandboxUnavailable(f"--sandbox {requested} cannot work here: {problems[requested]}.")
+        return Isolation(requested)
+    for mode in ("bwrap", "landlock"):
+        if problems[mode] is None:
+            return Isolation(mode)
+    raise SandboxUnavailable(
+        "No isolation for student code is available here: " + "; ".join(problems.values()) +
+        ". Install bubblewrap, or pass --sandbox none to grade without isolation (student code can then read "
+        "your files and use the network)."
     )
+
+
+def isolation_available() -> bool:
+    """True when ``auto`` finds an isolation mode on this machine."""
+    try:
+        choose_isolation("auto")
+    except SandboxUnavailable:
+        return False
+    return True
 
 
 def _hidden_parents() -> list[str]:
@@ -91,8 +169,12 @@ def _mkdirs(path: Path) -> list[str]:
     return options
 
 
-def bubblewrap_command(workdir: Path, uid: int, secret_paths: list[Path], limits: Limits) -> list[str]:
-    """The command prefix that runs a program in the sandbox described in this module's docstring."""
+def bubblewrap_command(workdir: Path, uid: int | None, secret_paths: list[Path], limits: Limits) -> list[str]:
+    """The command prefix that runs a program in the bubblewrap sandbox of this module's docstring.
+
+    With ``uid`` (root only) the program runs as that throw-away user; without, in a new
+    user namespace as the calling user.
+    """
     command = [
         "bwrap",
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -101,6 +183,8 @@ def bubblewrap_command(workdir: Path, uid: int, secret_paths: list[Path], limits
         "--dev", "/dev",
         "--proc", "/proc",
     ]
+    if uid is None:
+        command.insert(1, "--unshare-user")
     for directory in _hidden_parents():
         if Path(directory).exists():
             command += ["--tmpfs", directory]
@@ -110,13 +194,22 @@ def bubblewrap_command(workdir: Path, uid: int, secret_paths: list[Path], limits
         if path.exists() and path.is_dir():
             command += ["--tmpfs", str(path)]
     command += _mkdirs(workdir) + ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
-    command += ["--cap-add", "CAP_SETUID,CAP_SETGID"]
-    command += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all"]
+    if uid is not None:
+        command += ["--cap-add", "CAP_SETUID,CAP_SETGID"]
+        command += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all"]
     return command + ["prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"]
 
 
+def landlock_command(workdir: Path, limits: Limits) -> list[str]:
+    """The command prefix that runs a program under Landlock, reading the system and writing ``workdir``."""
+    read_paths = [Path(path) for path in landlock.SYSTEM_READ_PATHS] + _visible_paths()
+    write_paths = [workdir] + [Path(path) for path in landlock.SYSTEM_WRITE_PATHS]
+    return (landlock.command_prefix(read_paths, write_paths)
+            + ["prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"])
+
+
 def plain_command(limits: Limits) -> list[str]:
-    """The command prefix used without bubblewrap: resource limits only."""
+    """The command prefix of ``--sandbox none``: resource limits only."""
     return ["prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"]
 
 
@@ -144,21 +237,24 @@ def kernel_environment(workdir: Path) -> dict[str, str]:
     }
 
 
-def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits, use_bubblewrap: bool):
-    """A jupyter_client AsyncKernelManager whose kernel runs sandboxed in ``workdir`` over Unix sockets."""
+def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits, isolation: Isolation):
+    """A jupyter_client AsyncKernelManager whose kernel runs isolated in ``workdir`` over Unix sockets."""
     from jupyter_client import AsyncKernelManager
 
-    uid = new_sandbox_uid() if use_bubblewrap else None
+    uid = new_sandbox_uid() if isolation.mode == "bwrap" and os.geteuid() == 0 else None
 
     class SandboxedKernelManager(AsyncKernelManager):
-        """Starts the usual ipykernel command inside the sandbox prefix."""
+        """Starts the usual ipykernel command behind the isolation's command prefix."""
 
         def format_kernel_cmd(self, extra_arguments=None):
             command = super().format_kernel_cmd(extra_arguments)
-            if uid is None:
-                return plain_command(limits) + command
-            os.chown(self.connection_file, uid, uid)
-            return bubblewrap_command(workdir, uid, secret_paths, limits) + command
+            if uid is not None:
+                os.chown(self.connection_file, uid, uid)
+            if isolation.mode == "bwrap":
+                return bubblewrap_command(workdir, uid, secret_paths, limits) + command
+            if isolation.mode == "landlock":
+                return landlock_command(workdir, limits) + command
+            return plain_command(limits) + command
 
     if uid is not None:
         os.chown(workdir, uid, uid)
@@ -166,3 +262,64 @@ def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits,
     manager = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "k"))
     manager.connection_file = str(workdir / "kernel.json")
     return manager
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans() -> None:
+    """Make this process the parent of every orphan among its descendants (Linux ``PR_SET_CHILD_SUBREAPER``).
+
+    A kernel's daemon (double fork, ``setsid``) then stays in this process's tree,
+    where :func:`kill_new_descendants` finds it, instead of moving to PID 1.
+    """
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def descendants(pid: int | None = None) -> set[int]:
+    """Process ids of every live descendant of ``pid`` (default: this process), read from /proc."""
+    pid = os.getpid() if pid is None else pid
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def kill_new_descendants(existing: set[int], rounds: int = 20) -> int:
+    """SIGKILL every descendant of this process not in ``existing`` until none is left; return how many died.
+
+    Killed direct children (adopted orphans among them) are reaped, so no zombie stays.
+    """
+    killed: set[int] = set()
+    for _ in range(rounds):
+        alive = descendants() - existing
+        if not alive:
+            break
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except ProcessLookupError:
+                pass
+        for pid in alive:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+    return len(killed)

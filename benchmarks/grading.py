@@ -106,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=40, help="number of submissions (default 40)")
     arguments = parser.parse_args()
-    from autograder.sandbox import protection
+    from autograder.sandbox import choose_isolation
     from autograder.submissions import course_from_sources
 
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as scratch_name:
@@ -125,7 +125,7 @@ def main() -> None:
     count = arguments.count
     base = timings["execute (plain nbclient, no grading)"]
     one = timings["grader, 1 worker"]
-    print(f"Grading {count} fixture submissions; student kernels: {protection()}.")
+    print(f"Grading {count} fixture submissions; student kernels: {choose_isolation().describe()}.")
     print(f"{'run':40} {'seconds':>8} {'notebooks/min':>14}")
     for name, seconds in timings.items():
         print(f"{name:40} {seconds:8.1f} {60 * count / seconds:14.1f}")

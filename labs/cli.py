@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.sandbox import MODES as SANDBOX_MODES
+
 
 def project_root(start: Path | None = None) -> Path:
     """The repository checkout to work on: the nearest folder (from ``start`` or the
@@ -71,7 +73,9 @@ def _release(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from autograder.cli import grade_command
 
-    return grade_command(Path(args.submissions), Path(args.out), args.workers, args.timeout, args.force, args.scheduler)
+    return grade_command(Path(args.submissions), Path(args.out), workers=args.workers, cell_timeout=args.cell_timeout,
+                         notebook_timeout=args.notebook_timeout, force=args.force, scheduler=args.scheduler,
+                         sandbox=args.sandbox)
 
 
 def _positive_seconds(text: str) -> float:
@@ -119,7 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", help="folder <student>/<assignment>/<Notebook>.ipynb, or a .zip of it")
     grade.add_argument("--out", required=True, help="output folder: grades.csv, feedback/, gradebook")
     grade.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
-    grade.add_argument("--timeout", type=float, default=None, help="seconds one notebook may take")
+    grade.add_argument("--cell-timeout", type=_positive_seconds, default=None,
+                       help="seconds one cell may take (default 120)")
+    grade.add_argument("--notebook-timeout", type=_positive_seconds, default=None,
+                       help="seconds one whole notebook may take (default 600)")
+    grade.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto",
+                       help="how student code is isolated (default auto: the strongest available; "
+                            "refuses to grade when there is none)")
     grade.add_argument("--force", action="store_true", help="re-grade submissions already graded")
     grade.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (extra 'cluster')")
     grade.set_defaults(handler=_grade)

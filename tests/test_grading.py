@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -16,17 +17,21 @@ import nbformat
 import pytest
 
 import grading_fixtures as fixtures
-from autograder.batch import Ledger, Settings, grade_batch
+from autograder.batch import SCRATCH_PREFIX, Ledger, Settings, grade_batch
 from autograder.feedback import scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
 from autograder.restore import canonical_notebook_name, restore
-from autograder.sandbox import bubblewrap_available
+from autograder.sandbox import isolation_available
 from autograder.submissions import Submitted, course_from_sources, match
 
 FAST = dict(cell_timeout=8, notebook_timeout=40)
 OTHERS = {f"{fixtures.OTHER_ASSIGNMENT}/{fixtures.OTHER_NOTEBOOK}": ["other", "test_other"]}
 HIDDEN_SNIPPETS = ["square([-2, 5])", "mean_rows(np.eye(2) * 4)", "clip_unit([3.0, -0.25, 0.75])"]
 SANDBOX_ONLY = {"reads_secrets", "network"}
+#: Scoring tests grade with the strongest isolation here, or explicitly without one where none exists.
+SANDBOX = "auto" if isolation_available() else "none"
+NO_ISOLATION = "no isolation for student code here (install bubblewrap, or use Linux 5.13+ with Landlock)"
+SETTINGS = Settings(notebook_timeout=40, cell_timeout=8, sandbox=SANDBOX)
 
 
 def _source_text() -> str:
@@ -34,7 +39,8 @@ def _source_text() -> str:
 
 
 def _grade(case: fixtures.Case, tmp_path: Path):
-    job = GradeJob(case.data, _source_text(), fixtures.NOTEBOOK, OTHERS, scratch_root=str(tmp_path), **FAST)
+    job = GradeJob(submission=case.data, source_text=_source_text(), notebook_name=fixtures.NOTEBOOK,
+                   other_notebooks=OTHERS, scratch_root=str(tmp_path), sandbox=SANDBOX, **FAST)
     return grade_job(job)
 
 
@@ -42,7 +48,8 @@ def _grade(case: fixtures.Case, tmp_path: Path):
 def test_a_relative_scratch_folder_grades_like_an_absolute_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     case = fixtures.CASES["full"]()
-    job = GradeJob(case.data, _source_text(), fixtures.NOTEBOOK, OTHERS, scratch_root="relative/scratch", **FAST)
+    job = GradeJob(submission=case.data, source_text=_source_text(), notebook_name=fixtures.NOTEBOOK,
+                   other_notebooks=OTHERS, scratch_root="relative/scratch", sandbox=SANDBOX, **FAST)
     result = grade_job(job).result
     assert (result.score, result.status) == (case.score, "ok"), result.detail
 
@@ -137,14 +144,53 @@ def test_ledger_ignores_a_torn_last_line(tmp_path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("name", sorted(set(fixtures.CASES) - {"odd_file_name"}))
 def test_each_fixture_submission_gets_its_exact_score_and_status(name, tmp_path):
-    if name in SANDBOX_ONLY and not bubblewrap_available():
-        pytest.skip("this protection needs bubblewrap and root; see autograder/sandbox.py")
+    if name in SANDBOX_ONLY and not isolation_available():
+        pytest.skip(NO_ISOLATION)
     case = fixtures.CASES[name]()
     outcome = _grade(case, tmp_path)
     assert (outcome.result.score, outcome.result.max_score, outcome.result.status) == (case.score, 10.0, case.status)
     for words in case.detail_contains:
         assert words in outcome.result.detail
     assert list(tmp_path.iterdir()) == []
+
+
+#: A setsid child and a double-forked daemon, each sleeping a number of seconds that names the test run.
+DAEMONS = """
+import os, subprocess, time
+subprocess.Popen(['sleep', '{first}'], start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp('sleep', ['sleep', '{second}'])
+    os._exit(0)
+time.sleep(0.5)
+"""
+
+
+def _processes_running(*commands: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        if command in commands:
+            found.append(command)
+    return found
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("sandbox", ["none", SANDBOX])
+def test_no_process_a_kernel_started_outlives_its_grading(sandbox, tmp_path):
+    first, second = (str(1000 + int.from_bytes(os.urandom(3)) + offset) for offset in (0, 1))
+    code = DAEMONS.format(first=first, second=second)
+    notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square", code)
+    job = GradeJob(submission=nbformat.writes(notebook).encode(), source_text=_source_text(),
+                   notebook_name=fixtures.NOTEBOOK, other_notebooks=OTHERS, scratch_root=str(tmp_path),
+                   sandbox=sandbox, **FAST)
+    outcome = grade_job(job)
+    assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
+    assert _processes_running(f"sleep {first}", f"sleep {second}") == []
 
 
 def _plain_nbclient_points(notebook: nbformat.NotebookNode, tmp_path: Path) -> float:
@@ -215,9 +261,6 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
     course = _course(tmp_path)
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     _write_submissions(submissions, BATCH)
-    vandal = submissions / "vandal" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
-    vandal.parent.mkdir(parents=True)
-    vandal.write_bytes(_vandal(out, submissions))
     (submissions / "absent" / fixtures.OTHER_ASSIGNMENT).mkdir(parents=True)
     (submissions / "absent" / fixtures.OTHER_ASSIGNMENT / "notes.txt").write_text("no notebook here")
     full_before = (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes()
@@ -227,46 +270,68 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
             if path.is_file():
                 bundle.write(path, path.relative_to(submissions))
 
-    summary = grade_batch(archive, out, course, workers=2, settings=Settings(40, 8), show_progress=False)
+    summary = grade_batch(archive, out, course, workers=2, settings=SETTINGS, show_progress=False)
 
     rows = {(r["student_id"], r["notebook"]): r for r in _rows(out)}
     expected = {("full", "Part1_Fixture"): ("10", "ok"), ("partial", "Part1_Fixture"): ("7", "ok"),
                 ("blank", "Part1_Fixture"): ("0", "ok"), ("invalid_json", "Part1_Fixture"): ("0", "invalid"),
                 ("odd_file_name", "my homework.ipynb"): ("0", "invalid"),
-                ("stderr_warnings", "Part1_Fixture"): ("10", "ok"), ("vandal", "Part1_Fixture"): ("10", "ok"),
-                ("colab_copy", "Part1_Fixture"): ("5", "ok")}
+                ("stderr_warnings", "Part1_Fixture"): ("10", "ok"), ("colab_copy", "Part1_Fixture"): ("5", "ok")}
     assert {key: (r["score"], r["status"]) for key, r in rows.items()} == expected
     assert all(r["max_score"] == "10" for k, r in rows.items() if k[1] == "Part1_Fixture")
-    assert summary.graded == 7 and summary.rows == 8
+    assert summary.graded == 6 and summary.rows == 7
     assert (submissions / "colab_copy" / fixtures.ASSIGNMENT / "numpy.py").exists()
     assert (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes() == full_before
 
-    for student in ["full", "partial", "blank", "invalid_json", "vandal"]:
+    for student in ["full", "partial", "blank", "invalid_json"]:
         page = (out / "feedback" / student / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
         assert page.lstrip().startswith("<!DOCTYPE html>") and all(snippet not in page for snippet in HIDDEN_SNIPPETS)
-    for target in [out / "gradebook.db", out / "feedback" / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.html"]:
-        assert not target.read_bytes().startswith(b"owned")
     assert "Part1_Fixture (Score: 7.0 / 10.0)" in (out / "feedback" / "partial" / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
 
     from nbgrader.api import Gradebook
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
         scores = {s.student.id: s.score for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT)}
-    assert scores == {"full": 10, "partial": 7, "blank": 0, "invalid_json": 0, "stderr_warnings": 10, "vandal": 10,
-                      "colab_copy": 5}
+    assert scores == {"full": 10, "partial": 7, "blank": 0, "invalid_json": 0, "stderr_warnings": 10, "colab_copy": 5}
     export = list(csv.DictReader(open(out / "nbgrader_export.csv")))
     assert {(r["student_id"], float(r["score"])) for r in export} >= {("full", 10.0), ("partial", 7.0)}
     results = json.loads((out / "gradescope" / "partial" / fixtures.ASSIGNMENT / "results.json").read_text())
     assert results["score"] == 7 and {t["name"]: t["score"] for t in results["tests"]} == {
         "Part1_Fixture: test_square": 2, "Part1_Fixture: test_mean_rows": 0, "Part1_Fixture: test_clip_unit": 5}
 
-    again = grade_batch(archive, out, course, workers=2, settings=Settings(40, 8), show_progress=False)
-    assert (again.graded, again.skipped) == (0, 8)
+    again = grade_batch(archive, out, course, workers=2, settings=SETTINGS, show_progress=False)
+    assert (again.graded, again.skipped) == (0, 7)
     changed = submissions / "blank" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
     changed.write_bytes(fixtures.CASES["full"]().data)
-    third = grade_batch(submissions, out, course, workers=2, settings=Settings(40, 8), show_progress=False)
+    third = grade_batch(submissions, out, course, workers=2, settings=SETTINGS, show_progress=False)
     assert third.graded == 1
     assert {(r["student_id"], r["score"]) for r in _rows(out)} >= {("blank", "10"), ("partial", "7")}
-    assert len(_rows(out)) == 8
+    assert len(_rows(out)) == 7
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(not isolation_available(), reason=NO_ISOLATION)
+def test_student_code_cannot_touch_the_records_or_another_submission(tmp_path):
+    course = _course(tmp_path)
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    _write_submissions(submissions, ["full", "partial"])
+    full_before = (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes()
+    grade_batch(submissions, out, course, workers=1, settings=SETTINGS, show_progress=False)
+    vandal = submissions / "vandal" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
+    vandal.parent.mkdir(parents=True)
+    vandal.write_bytes(_vandal(out, submissions))
+
+    summary = grade_batch(submissions, out, course, workers=1, settings=SETTINGS, show_progress=False)
+
+    assert summary.graded == 1
+    assert {r["student_id"]: (r["score"], r["status"]) for r in _rows(out)} == {
+        "full": ("10", "ok"), "partial": ("7", "ok"), "vandal": ("10", "ok")}
+    assert (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes() == full_before
+    for target in [out / "gradebook.db", out / "feedback" / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.html"]:
+        assert not target.read_bytes().startswith(b"owned")
+    from nbgrader.api import Gradebook
+    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
+        scores = {s.student.id: s.score for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT)}
+    assert scores == {"full": 10, "partial": 7, "vandal": 10}
 
 
 @pytest.mark.notebook
@@ -280,7 +345,7 @@ def test_an_unsubmitted_notebook_gets_a_missing_row_and_a_broken_one_an_invalid_
     other = submissions / "full" / fixtures.OTHER_ASSIGNMENT / "Copy of Part1_Other.ipynb"
     other.parent.mkdir(parents=True)
     other.write_text("{}")
-    grade_batch(submissions, tmp_path / "out", course, workers=1, settings=Settings(40, 8), show_progress=False)
+    grade_batch(submissions, tmp_path / "out", course, workers=1, settings=SETTINGS, show_progress=False)
     rows = {(r["assignment"], r["notebook"]): (r["score"], r["max_score"], r["status"]) for r in _rows(tmp_path / "out")}
     assert rows == {(fixtures.ASSIGNMENT, "Part1_Fixture"): ("10", "10", "ok"),
                     (fixtures.ASSIGNMENT, "Part2_Extra"): ("0", "1", "missing"),
@@ -295,7 +360,8 @@ from autograder.batch import Settings, grade_batch
 from autograder.submissions import course_from_sources
 if __name__ == "__main__":
     course = course_from_sources(sorted(Path({course!r}).glob("lab*/solutions/*.ipynb")))
-    grade_batch(Path({submissions!r}), Path({out!r}), course, workers=1, settings=Settings(40, 8), show_progress=False)
+    settings = Settings(notebook_timeout=40, cell_timeout=8, sandbox={sandbox!r})
+    grade_batch(Path({submissions!r}), Path({out!r}), course, workers=1, settings=settings, show_progress=False)
 """
 
 
@@ -307,24 +373,27 @@ def test_a_run_killed_with_sigkill_is_completed_by_the_next_without_lost_or_dupl
     _write_submissions(submissions, names)
     script = tmp_path / "run.py"
     script.write_text(RESUME_SCRIPT.format(tests=str(Path(__file__).parent), course=str(tmp_path / "course"),
-                                           submissions=str(submissions), out=str(out)))
+                                           submissions=str(submissions), out=str(out), sandbox=SANDBOX))
+    earlier = set(Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"))
     process = subprocess.Popen([sys.executable, str(script)], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ledger = out / ".grading" / "ledger.jsonl"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not (ledger.exists() and ledger.read_text().count("\n") >= 1):
         time.sleep(0.2)
+    left_behind = set(Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*")) - earlier
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     done_before = ledger.read_text().count("\n")
     assert 1 <= done_before < len(names)
 
-    summary = grade_batch(submissions, out, course, workers=1, settings=Settings(40, 8), show_progress=False)
+    summary = grade_batch(submissions, out, course, workers=1, settings=SETTINGS, show_progress=False)
     assert summary.skipped == done_before
     rows = _rows(out)
     assert sorted(r["student_id"] for r in rows) == sorted(names)
     assert {r["student_id"]: r["score"] for r in rows} == {"full": "10", "partial": "7", "blank": "0",
                                                           "stderr_warnings": "10"}
+    assert left_behind and not any(folder.exists() for folder in left_behind)
 
 
 @pytest.mark.notebook
@@ -334,7 +403,7 @@ def test_dask_cluster_grades_with_the_coordinator_as_only_writer(tmp_path):
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     _write_submissions(submissions, ["full", "partial"])
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        summary = grade_batch(submissions, out, course, settings=Settings(40, 8), scheduler=cluster.scheduler_address,
+        summary = grade_batch(submissions, out, course, settings=SETTINGS, scheduler=cluster.scheduler_address,
                               show_progress=False)
     assert summary.graded == 2
     assert {r["student_id"]: r["score"] for r in _rows(out)} == {"full": "10", "partial": "7"}
