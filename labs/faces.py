@@ -614,7 +614,7 @@ def plot_examples(data: FaceImages, per_row: int = 8, seed: int = 0):
     rng = np.random.default_rng(seed)
     is_face = np.asarray(data.labels).reshape(-1) == 1
     rows, titles = [], []
-    for index, name in enumerate(GROUPS):
+    for index in range(len(GROUPS)):
         members = np.flatnonzero(is_face & (data.group == index))
         chosen = rng.choice(members, size=min(per_row, len(members)), replace=False) if len(members) else []
         rows.extend(chosen)
