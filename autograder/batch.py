@@ -48,7 +48,15 @@ from autograder.grading import (
 )
 from autograder.sandbox import choose_isolation
 from autograder.restore import grade_ids
-from autograder.submissions import Course, Submitted, extract_zip, find_submitted, match
+from autograder.submissions import (
+    Course,
+    Submitted,
+    extract_zip,
+    find_submitted,
+    link_or_folder_reason,
+    match,
+    read_submitted,
+)
 
 CSV_HEADER = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail"]
 GRADER_VERSION = "1"
@@ -162,17 +170,35 @@ def _choose(files: list[Submitted], notebook: str) -> tuple[Submitted, str]:
     return chosen, note
 
 
-def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[str], scratch: Path) -> list[_Task]:
-    """One task per (student, assignment, notebook): a job to run, or a final invalid/missing result."""
+def _invalid(student: str, assignment: str, entry: str, identity: bytes, reason: str, settings: Settings) -> _Task:
+    """A final 'invalid' row for one submitted entry; ``identity`` (its bytes, or a link's target) keys re-runs."""
+    return _Task(student, assignment, entry, content_hash(identity, reason, settings),
+                 result=GradeResult(0.0, 0.0, "invalid", reason))
+
+
+def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[str], scratch: Path,
+         refused: dict[str, str] | None = None) -> list[_Task]:
+    """One task per (student, assignment, notebook): a job to run, or a final invalid/missing result.
+
+    ``refused`` maps archive entries that could not be unpacked (``student/assignment/file``) to the reason.
+    """
     tasks: list[_Task] = []
     grouped: dict[tuple[str, str, str], list[Submitted]] = {}
     ids = {f"{a}/{n}": sorted(grade_ids(nbformat.read(p, as_version=4))) for (a, n), p in course.sources.items()}
+    for name, reason in sorted((refused or {}).items()):
+        student, assignment, entry = (["(archive)", ""] + name.split("/", 2))[-3:]
+        tasks.append(_invalid(student, assignment, entry, name.encode(), reason, settings))
     for submitted in find_submitted(folder):
+        reason = link_or_folder_reason(submitted.path)
+        if reason:
+            identity = os.readlink(submitted.path).encode() if submitted.path.is_symlink() else b"folder"
+            tasks.append(_invalid(submitted.student, submitted.assignment, submitted.file_name, identity, reason,
+                                  settings))
+            continue
         notebook, reason = match(submitted, course)
         if reason:
-            data = submitted.path.read_bytes()
-            tasks.append(_Task(submitted.student, submitted.assignment, submitted.file_name,
-                               content_hash(data, reason, settings), result=GradeResult(0.0, 0.0, "invalid", reason)))
+            tasks.append(_invalid(submitted.student, submitted.assignment, submitted.file_name,
+                                  read_submitted(submitted.path), reason, settings))
             continue
         grouped.setdefault((submitted.student, submitted.assignment, notebook), []).append(submitted)
     pairs = {(s, a) for s, a, _ in grouped}
@@ -187,7 +213,7 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
                                    result=GradeResult(0.0, total, "missing", reason)))
                 continue
             chosen, note = _choose(files, notebook)
-            data = chosen.path.read_bytes()
+            data = read_submitted(chosen.path)
             others = {key: value for key, value in ids.items() if key != f"{assignment}/{notebook}"}
             job = GradeJob(submission=data, source_text=source_text, notebook_name=notebook, other_notebooks=others,
                            cell_timeout=settings.cell_timeout, notebook_timeout=settings.notebook_timeout,
@@ -311,18 +337,18 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
         raise ValueError(f"{submissions} does not exist; pass a folder or .zip of <student>/<assignment>/<Notebook>.ipynb.")
     work = out / ".grading"
     work.mkdir(parents=True, exist_ok=True)
-    folder = submissions
+    folder, refused = submissions, {}
     if submissions.is_file():
         import zipfile
 
         if not zipfile.is_zipfile(submissions):
             raise ValueError(f"{submissions} is neither a folder nor a zip archive; pass one of them.")
-        folder = extract_zip(submissions, work / "unzipped")
+        folder, refused = extract_zip(submissions, work / "unzipped")
     scratch, scratch_lock = _new_scratch_root()
     secrets = sorted({str(p) for p in [out, submissions, folder, scratch]}
                      | {str(p.resolve().parent) for p in course.sources.values()})
     ledger = Ledger(work / "ledger.jsonl")
-    tasks = plan(folder, course, settings, secrets, scratch)
+    tasks = plan(folder, course, settings, secrets, scratch, refused)
     todo = [t for t in tasks if force or ledger.latest.get((t.student, t.assignment, t.notebook), {}).get("hash") != t.digest]
     summary = Summary(skipped=len(tasks) - len(todo))
     assignments = sorted({t.assignment for t in todo if t.assignment in course.assignments()})
