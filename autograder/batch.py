@@ -136,8 +136,9 @@ def write_csv(out: Path, ledger: Ledger) -> int:
     writer.writerow(CSV_HEADER)
     for key in sorted(ledger.latest):
         entry = ledger.latest[key]
-        writer.writerow([entry["student_id"], entry["assignment"], entry["notebook"], f"{entry['score']:g}",
-                         f"{entry['max_score']:g}", entry["status"], entry["detail"]])
+        writer.writerow([gradebook.spreadsheet_safe(cell) for cell in (
+            entry["student_id"], entry["assignment"], entry["notebook"], f"{entry['score']:g}",
+            f"{entry['max_score']:g}", entry["status"], entry["detail"])])
     _atomic_write(out / "grades.csv", buffer.getvalue())
     return len(ledger.latest)
 
@@ -242,7 +243,7 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     _atomic_write(feedback_path, page)
     entry = {"student_id": task.student, "assignment": task.assignment, "notebook": task.notebook,
              "score": result.score, "max_score": result.max_score, "status": result.status, "detail": detail,
-             "hash": task.digest, "tests": outcome.tests}
+             "hash": task.digest if result.status != "error" else "", "tests": outcome.tests}
     ledger.append(entry)
     rows = [e for (s, a, _), e in ledger.latest.items() if s == task.student and a == task.assignment]
     _atomic_write(out / "gradescope" / task.student / task.assignment / "results.json",
@@ -257,35 +258,64 @@ def _die_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
+#: Times a notebook is graded again, alone in a fresh worker, after its worker died before returning a result.
+WORKER_RETRIES = 2
+
+
 def _run_local(jobs: list[_Task], workers: int):
-    """Yield ``(task, outcome)`` as local worker processes finish them."""
+    """Yield ``(task, outcome)`` as local worker processes finish them.
+
+    A worker that dies (killed, out of memory, or by the kernel it ran) breaks the pool
+    and fails every notebook still queued on it. Those notebooks are not the students'
+    fault: each is graded again alone in a fresh worker, up to :data:`WORKER_RETRIES`
+    times, and only then recorded as an infrastructure ``error``.
+    """
     context = multiprocessing.get_context("spawn")
+    retry: list[_Task] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
         futures = {pool.submit(grade_job, task.job): task for task in jobs}
         for future in as_completed(futures):
-            yield futures[future], _outcome_or_crash(future, futures[future])
+            try:
+                yield futures[future], future.result()
+            except Exception:
+                retry.append(futures[future])
+    for task in retry:
+        for attempt in range(1, WORKER_RETRIES + 1):
+            with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_die_with_parent) as pool:
+                future = pool.submit(grade_job, task.job)
+                try:
+                    outcome = future.result()
+                    break
+                except Exception as error:
+                    outcome = _worker_error(task, error, attempt + 1)
+        yield task, outcome
 
 
 def _run_dask(jobs: list[_Task], scheduler: str):
-    """Yield ``(task, outcome)`` as a Dask cluster finishes them."""
+    """Yield ``(task, outcome)`` as a Dask cluster finishes them (Dask retries a lost worker's tasks)."""
     try:
         from dask.distributed import Client, as_completed as dask_completed
     except ImportError:
         raise ValueError("--scheduler needs Dask: pip install 'intro-deep-learning-labs[cluster]'.") from None
     with Client(scheduler, timeout="30s") as client:
-        futures = {client.submit(grade_job, task.job, pure=False): task for task in jobs}
+        futures = {client.submit(grade_job, task.job, pure=False, retries=WORKER_RETRIES): task for task in jobs}
         for future in dask_completed(list(futures)):
-            yield futures[future], _outcome_or_crash(future, futures[future])
+            task = futures[future]
+            try:
+                yield task, future.result()
+            except Exception as error:
+                yield task, _worker_error(task, error, WORKER_RETRIES + 1)
 
 
-def _outcome_or_crash(future, task: _Task) -> GradeOutcome:
-    """The worker's outcome, or a 'crashed' result when the worker itself failed."""
-    try:
-        return future.result()
-    except Exception as error:
-        total = max_points(nbformat.reads(task.job.source_text, as_version=4))
-        reason = f"the grading worker failed ({type(error).__name__}: {str(error)[:200]})"
-        return GradeOutcome(GradeResult(0.0, total, "crashed", reason))
+def _worker_error(task: _Task, error: BaseException, attempts: int) -> GradeOutcome:
+    """The 'error' result of a notebook whose grading worker failed ``attempts`` times: not a grade.
+
+    It is recorded so that the row says what happened, but never cached: the next run grades it again.
+    """
+    total = max_points(nbformat.reads(task.job.source_text, as_version=4))
+    reason = (f"the grader failed, not the notebook ({type(error).__name__}: {str(error)[:200]}), "
+              f"{attempts} times; run labs grade again")
+    return GradeOutcome(GradeResult(0.0, total, "error", reason))
 
 
 SCRATCH_PREFIX = "labs-grade-"

@@ -127,8 +127,24 @@ def feedback_html(out: Path, student: str, assignment: str, notebook_name: str,
     return body
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> str:
+    """``value`` as CSV cell text that no spreadsheet runs as a formula (a leading quote disarms it)."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def export_nbgrader_csv(out: Path) -> Path:
-    """nbgrader's own CSV export of the whole gradebook, written to ``out/nbgrader_export.csv``."""
+    """nbgrader's own CSV export of the whole gradebook, written to ``out/nbgrader_export.csv``.
+
+    Every cell is made :func:`spreadsheet_safe` (nbgrader writes student ids as they are).
+    """
+    import csv
+    import io
+
     from nbgrader.api import Gradebook
     from nbgrader.plugins.export import CsvExportPlugin
 
@@ -136,4 +152,8 @@ def export_nbgrader_csv(out: Path) -> Path:
     plugin = CsvExportPlugin(to=str(destination))
     with Gradebook(db_url(out), course_id(out)) as gradebook:
         plugin.export(gradebook)
+    rows = list(csv.reader(io.StringIO(destination.read_text(encoding="utf-8"))))
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([[spreadsheet_safe(cell) for cell in row] for row in rows])
+    destination.write_text(buffer.getvalue(), encoding="utf-8")
     return destination

@@ -41,7 +41,8 @@ from autograder.sandbox import (
     make_kernel_manager,
 )
 
-STATUSES = ("ok", "timeout", "crashed", "invalid", "missing")
+#: Row statuses; "error" means the grader failed (not the student), and such a row is graded again next run.
+STATUSES = ("ok", "timeout", "crashed", "invalid", "missing", "error")
 TOKEN_PREFIX = "grader-guard-ok:"
 OUTPUT_CAP_BYTES = 2 * 1024**2
 #: Seconds one cell, and one whole notebook, may run when graded (``labs grade``, ``release`` and ``demo``).
@@ -158,6 +159,11 @@ def _is_grader_cell(cell: nbformat.NotebookNode) -> bool:
     return guard.GUARD_TAG in tags or INJECTED_TAG in tags
 
 
+def _capped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying so."""
+    return text if len(text) <= limit else text[:limit] + f" [grader: {len(text) - limit} more characters dropped]"
+
+
 def _make_client_class():
     from nbclient import NotebookClient
 
@@ -180,7 +186,9 @@ def _make_client_class():
             size = len(json.dumps(msg["content"], default=str))
             if msg["msg_type"] == "error":
                 content = msg["content"]
-                content["traceback"] = [line[:4000] for line in content.get("traceback", [])[-40:]]
+                content["ename"] = str(content.get("ename", ""))[:200]
+                content["evalue"] = _capped(str(content.get("evalue", "")), 4000)
+                content["traceback"] = [_capped(line, 4000) for line in content.get("traceback", [])[-40:]]
                 return super().output(outs, msg, display_id, cell_index)
             if self.output_bytes + size > OUTPUT_CAP_BYTES:
                 if cell_index not in self.truncated:

@@ -477,3 +477,47 @@ def test_links_folders_and_damaged_entries_each_get_one_invalid_row_and_are_neve
     assert summary.rows == 5
     again = grade_batch(submissions, out, course, workers=1, settings=SETTINGS, show_progress=False)
     assert (again.graded, again.skipped) == (0, 5)
+
+
+@pytest.mark.notebook
+def test_a_kernel_that_kills_its_worker_gets_an_error_row_and_costs_classmates_nothing(tmp_path):
+    course = _course(tmp_path)
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    _write_submissions(submissions, ["full", "partial"])
+    killer = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square",
+                                    "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    path = submissions / "killer" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(nbformat.writes(killer).encode())
+    settings = Settings(notebook_timeout=40, cell_timeout=8, sandbox="none")
+
+    grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
+
+    rows = {r["student_id"]: (r["score"], r["status"]) for r in _rows(out)}
+    assert rows == {"full": ("10", "ok"), "partial": ("7", "ok"), "killer": ("0", "error")}
+    again = grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
+    assert (again.graded, again.skipped) == (1, 2)
+
+
+@pytest.mark.notebook
+def test_a_huge_exception_message_is_capped_in_the_autograded_notebook(tmp_path):
+    notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square",
+                                      "raise ValueError('x' * (20 * 1024**2))")
+    job = GradeJob(submission=nbformat.writes(notebook).encode(), source_text=_source_text(),
+                   notebook_name=fixtures.NOTEBOOK, other_notebooks=OTHERS, scratch_root=str(tmp_path),
+                   sandbox=SANDBOX, cell_timeout=60, notebook_timeout=120)
+    outcome = grade_job(job)
+    assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
+    assert len(outcome.notebook_json) < 1024**2
+    assert "more characters dropped" in outcome.notebook_json
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_disarmed(tmp_path):
+    from autograder.batch import write_csv
+
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.append({"student_id": "=HYPERLINK(\"http://x\")", "assignment": "lab9_fixture", "notebook": "@SUM(A1)",
+                   "score": 0.0, "max_score": 10.0, "status": "invalid", "detail": "+1 cell", "hash": "h", "tests": {}})
+    write_csv(tmp_path, ledger)
+    row = _rows(tmp_path)[0]
+    assert (row["student_id"], row["notebook"], row["detail"]) == ("'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "'+1 cell")
