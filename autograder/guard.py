@@ -1,7 +1,9 @@
 """Guard cells the grader adds around a submission before running it.
 
 ``install_source`` runs first, before any student code: it imports the modules
-the tests rely on and snapshots them, together with the IPython shell's hooks.
+the tests rely on and snapshots them, together with the IPython shell's hooks
+and the kernel's execution and messaging machinery (the kernel, its session
+and output socket: their classes, their methods and its message handlers).
 ``bind_source`` runs right after the (restored) set-up cell and records which
 global names refer to modules. ``restore_source`` runs right before every test
 cell: it puts back every snapshotted attribute, rebinds those names, removes
@@ -12,9 +14,12 @@ guard did not print its token scores nothing.
 This defends against the tampering a student can do by accident or on
 purpose with ordinary Python (monkey-patching ``np.allclose``,
 ``np.testing``, ``labs.checks``, the shell's transformers or exception
-handlers). Code running in the kernel can still, with enough effort, find and
-disable the guard itself; the sandbox bounds what such code can reach, and the
-token check turns a disabled guard into zero points rather than full points.
+handlers, the kernel's ``do_execute`` or the session's ``send``). Code running
+in the kernel can still, with deliberate effort, find and disable the guard
+itself: everything a guard knows lives in the same process as the student's
+code, so no evidence produced there is unforgeable. The sandbox bounds what
+such code can reach, and the token check turns a merely disabled guard into
+zero points rather than full points.
 """
 
 from __future__ import annotations
@@ -33,8 +38,15 @@ def _grader_guard_install():
         except Exception:
             pass
     snapshot = {name: dict(vars(module)) for name, module in modules.items()}
-    classes = [cls for cls in type(shell).__mro__ if cls is not object]
+    kernel = getattr(shell, "kernel", None)
+    machinery = [shell] + ([kernel, kernel.session, kernel.iopub_socket] if kernel is not None else [])
+    classes = []
+    for part in machinery:
+        classes += [cls for cls in type(part).__mro__ if cls is not object and cls not in classes]
     class_snapshot = [(cls, dict(vars(cls))) for cls in classes]
+    tables = [getattr(kernel, name) for name in ("shell_handlers", "control_handlers")
+              if isinstance(getattr(kernel, name, None), dict)]
+    table_snapshot = [(table, dict(table)) for table in tables]
     hooks = {
         "input_transformers_cleanup": list(shell.input_transformers_cleanup),
         "input_transformers_post": list(shell.input_transformers_post),
@@ -44,7 +56,7 @@ def _grader_guard_install():
         "token_transformers": list(shell.input_transformer_manager.token_transformers),
     }
     events = {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()}
-    instance_keys = set(vars(shell))
+    instance_keys = [(part, set(vars(part))) for part in machinery if hasattr(part, "__dict__")]
     streams = (sys.stdout, sys.stderr, sys.excepthook, sys.displayhook)
     bound = {}
     setattr_, delattr_, setitem = builtins.setattr, builtins.delattr, dict.__setitem__
@@ -77,9 +89,13 @@ def _grader_guard_install():
                     delattr_(cls, key)
                 except (AttributeError, TypeError):
                     pass
-        for key in [k for k in vars(shell) if k not in instance_keys]:
-            if callable(vars(shell)[key]):
-                delattr_(shell, key)
+        for part, keys in instance_keys:
+            for key in [k for k in vars(part) if k not in keys]:
+                if callable(vars(part)[key]):
+                    delattr_(part, key)
+        for table, saved in table_snapshot:
+            table.clear()
+            table.update(saved)
         shell.input_transformers_cleanup[:] = hooks["input_transformers_cleanup"]
         shell.input_transformers_post[:] = hooks["input_transformers_post"]
         shell.ast_transformers[:] = hooks["ast_transformers"]

@@ -273,6 +273,39 @@ class _Yes:
 np = _Yes()
 """
 DISABLE_GUARD = "del _grader_guard_restore"
+#: The kernel runs every test cell as `pass`.
+FAKE_EXECUTE = """
+_kernel = get_ipython().kernel
+_real_execute = _kernel.do_execute
+def _fake_execute(code, *args, **kwargs):
+    if 'check' in code or 'assert' in code:
+        code = 'pass'
+    return _real_execute(code, *args, **kwargs)
+_kernel.do_execute = _fake_execute
+"""
+#: Error replies become ok replies and error outputs are never sent.
+FORGE_REPLIES = """
+_session = get_ipython().kernel.session
+_real_send = _session.send
+def _forged_send(stream, message, content=None, *args, **kwargs):
+    kind = message if isinstance(message, str) else message.get('header', {}).get('msg_type')
+    if kind == 'error':
+        return None
+    if kind == 'execute_reply' and isinstance(content, dict) and content.get('status') == 'error':
+        content = {'status': 'ok', 'execution_count': content.get('execution_count'), 'user_expressions': {}, 'payload': []}
+    return _real_send(stream, message, content, *args, **kwargs)
+_session.send = _forged_send
+"""
+#: The class itself is patched, so that every kernel instance runs tests as `pass`.
+FAKE_EXECUTE_CLASS = """
+_kernel_class = type(get_ipython().kernel)
+_real_class_execute = _kernel_class.do_execute
+def _class_fake_execute(self, code, *args, **kwargs):
+    if 'check' in code or 'assert' in code:
+        code = 'pass'
+    return _real_class_execute(self, code, *args, **kwargs)
+_kernel_class.do_execute = _class_fake_execute
+"""
 #: If the kernel can read a solution source or the autograder's code, it breaks its own answer.
 READ_SECRETS = """
 import glob, importlib.util
@@ -331,6 +364,9 @@ CASES: dict[str, Callable[[], Case]] = {
     "exception_handler": _cheat(SWALLOW, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "rebound_numpy": _cheat(REBIND_NP, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "disabled_guard": _hostile(DISABLE_GUARD, 2, "ok", ["guard before test_mean_rows was disabled"]),
+    "fake_execute": _cheat(FAKE_EXECUTE, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "fake_execute_class": _cheat(FAKE_EXECUTE_CLASS, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "forged_replies": _cheat(FORGE_REPLIES, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "reads_secrets": _hostile(READ_SECRETS, 10, "ok", ["all tests passed"]),
     "network": _hostile(NETWORK, 10, "ok", ["all tests passed"]),
 }
