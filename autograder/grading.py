@@ -140,6 +140,8 @@ def add_guards(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookN
             token = secrets.token_hex(8)
             cells.append(_guard_cell(guard.restore_source(token), token))
         cells.append(cell)
+        if is_graded(cell):
+            cells.append(_guard_cell(guard.forget_source()))
         if SETUP_TAG in cell.metadata.get("tags", []):
             cells.append(_guard_cell(guard.bind_source()))
     notebook.cells = cells
@@ -237,7 +239,9 @@ async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation)
                     break
                 client.timeout = max(1, int(min(job.cell_timeout, remaining)))
                 try:
-                    await client.async_execute_cell(cell, index)
+                    # Test and guard cells stay out of the input history (In, _ih) that student code can read.
+                    private = is_graded(cell) or _is_grader_cell(cell)
+                    await client.async_execute_cell(cell, index, store_history=not private)
                 except CellTimeoutError:
                     limit = "cell" if job.cell_timeout <= remaining else "notebook"
                     status, detail = "timeout", f"{_cell_label(notebook, index)} exceeded the {limit} time limit"

@@ -5,7 +5,7 @@ the tests rely on and snapshots them, together with the IPython shell's hooks
 and the kernel's execution and messaging machinery (the kernel, its session
 and output socket: their classes, their methods and its message handlers).
 ``bind_source`` runs right after the (restored) set-up cell and records which
-global names refer to modules. ``restore_source`` runs right before every test
+global names refer to modules. ``forget_source`` runs after every test cell. ``restore_source`` runs right before every test
 cell: it puts back every snapshotted attribute, rebinds those names, removes
 input/AST transformers, custom exception handlers, event callbacks, trace
 functions and replaced streams, then prints a per-cell token. A test whose
@@ -29,7 +29,7 @@ GUARDED_MODULES = ("builtins", "numpy", "numpy.testing", "labs", "labs.checks")
 
 _INSTALL = '''
 def _grader_guard_install():
-    import builtins, importlib, sys
+    import builtins, importlib, linecache, sys
     shell = get_ipython()
     modules = {}
     for name in MODULE_NAMES:
@@ -66,6 +66,15 @@ def _grader_guard_install():
         for key, value in list(shell.user_ns.items()):
             if type(value) is type(sys) and not key.startswith("_"):
                 bound[key] = value
+
+    cell_sources = []
+
+    def forget():
+        compiler = shell.compile
+        for name in set(linecache.cache) - cell_sources[-1] if cell_sources else ():
+            if name in getattr(compiler, "_filename_map", {}):
+                linecache.cache.pop(name, None)
+                compiler._filename_map.pop(name, None)
 
     def restore(token):
         sys.settrace(None)
@@ -108,13 +117,14 @@ def _grader_guard_install():
             shell.events.callbacks[name][:] = events.get(name, [])
         for key, value in bound.items():
             setitem(shell.user_ns, key, value)
+        cell_sources[:] = [set(linecache.cache)]
         streams[0].write(TOKEN_PREFIX + token + "\\n")
         streams[0].flush()
 
-    return bind, restore
+    return bind, restore, forget
 
 
-_grader_guard_bind, _grader_guard_restore = _grader_guard_install()
+_grader_guard_bind, _grader_guard_restore, _grader_guard_forget = _grader_guard_install()
 del _grader_guard_install
 '''
 
@@ -129,6 +139,15 @@ def install_source(token_prefix: str) -> str:
 def bind_source() -> str:
     """Code of the guard cell placed after the set-up cell."""
     return "_grader_guard_bind()"
+
+
+def forget_source() -> str:
+    """Code of the guard cell placed after a test cell: it drops the test's source from the kernel's line cache.
+
+    Test cells run without being stored in the input history (``In``); this removes
+    the last copy a later student cell could print.
+    """
+    return "_grader_guard_forget()"
 
 
 def restore_source(token: str) -> str:

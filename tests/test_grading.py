@@ -521,3 +521,31 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_disarmed(tmp_pat
     write_csv(tmp_path, ledger)
     row = _rows(tmp_path)[0]
     assert (row["student_id"], row["notebook"], row["detail"]) == ("'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "'+1 cell")
+
+
+#: A student cell after the first test prints the input history and the line cache, base64-encoded.
+HISTORY_LEAK = """
+import base64, linecache
+print(base64.b64encode(repr(list(In)).encode()).decode())
+print(base64.b64encode(repr([entry[2] for entry in linecache.cache.values()]).encode()).decode())
+"""
+
+
+@pytest.mark.notebook
+def test_hidden_tests_cannot_be_printed_from_the_history_or_line_cache_in_any_base64_alignment(tmp_path):
+    import base64
+    import re
+
+    notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square", HISTORY_LEAK)
+    job = GradeJob(submission=nbformat.writes(notebook).encode(), source_text=_source_text(),
+                   notebook_name=fixtures.NOTEBOOK, other_notebooks=OTHERS, scratch_root=str(tmp_path),
+                   sandbox=SANDBOX, **FAST)
+    outcome = grade_job(job)
+    assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
+    printed = "".join(output.get("text", "") for cell in nbformat.reads(outcome.notebook_json, as_version=4).cells
+                      for output in cell.get("outputs", []))
+    tokens = re.findall(r"[A-Za-z0-9+/=]{40,}", printed)
+    assert len(tokens) == 2, "the leaking cell did not run"
+    decoded = "".join(base64.b64decode(token + "=" * (-len(token) % 4)).decode(errors="replace") for token in tokens)
+    assert "square" in decoded or "def " in decoded, "the decoded history holds nothing at all"
+    assert not any(snippet in decoded for snippet in HIDDEN_SNIPPETS + ["test_square"])
