@@ -8,16 +8,11 @@ from pathlib import Path
 from autograder.submissions import Course, course_from_sources
 
 
-def repository_root() -> Path:
-    """The checkout holding ``lab*/solutions/`` (this package's parent folder)."""
-    return Path(__file__).resolve().parent.parent
-
-
-def repository_course(root: Path | None = None) -> Course:
+def repository_course(root: Path) -> Course:
     """The course made of every ``lab*/solutions/*.ipynb`` under ``root``."""
     from autograder.build import solution_sources
 
-    return course_from_sources(solution_sources(root or repository_root()))
+    return course_from_sources(solution_sources(root))
 
 
 def _print_summary(summary, out: Path) -> None:
@@ -27,7 +22,7 @@ def _print_summary(summary, out: Path) -> None:
           f"feedback in {out / 'feedback'}, gradebook {out / 'gradebook.db'}.")
 
 
-def grade_command(submissions: Path, out: Path, *, workers: int | None, cell_timeout: float | None,
+def grade_command(submissions: Path, out: Path, *, root: Path, workers: int | None, cell_timeout: float | None,
                   notebook_timeout: float | None, force: bool, scheduler: str | None, sandbox: str) -> int:
     """``labs grade``: grade SUBMISSIONS into OUT; 0 once the batch completed, 2 for a usage error."""
     from autograder.batch import Settings, grade_batch
@@ -41,9 +36,9 @@ def grade_command(submissions: Path, out: Path, *, workers: int | None, cell_tim
     except SandboxUnavailable as error:
         print(f"labs grade: {error}", file=sys.stderr)
         return 2
-    course = repository_course()
+    course = repository_course(root)
     if not course.sources:
-        print(f"labs grade: no lab*/solutions/*.ipynb under {repository_root()}; grade from the course's checkout.",
+        print(f"labs grade: no lab*/solutions/*.ipynb under {root}; grade from the course's checkout or pass --course.",
               file=sys.stderr)
         return 2
     limits = {"cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout}
@@ -60,13 +55,13 @@ def grade_command(submissions: Path, out: Path, *, workers: int | None, cell_tim
     return 0
 
 
-def release_command(out: Path | None) -> int:
+def release_command(out: Path | None, root: Path) -> int:
     """``labs release``: validate every source, then write the nbgrader course with its release folder."""
     from autograder.release import release
 
-    destination = Path(out) if out is not None else repository_root() / "release"
+    destination = Path(out) if out is not None else root / "release"
     try:
-        problems = release(repository_course(), destination)
+        problems = release(repository_course(root), destination)
     except ValueError as error:
         print(f"labs release: {error}", file=sys.stderr)
         return 2

@@ -13,24 +13,37 @@ from pathlib import Path
 from autograder.sandbox import MODES as SANDBOX_MODES
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The repository checkout to work on: the nearest folder (from ``start`` or the
-    current directory upwards) holding ``pyproject.toml`` and ``labs/``; failing that,
-    the checkout this package was installed from in editable mode."""
+def project_root(start: Path | None = None, course: str | None = None) -> Path:
+    """The course checkout every command works on (the one function that finds it).
+
+    ``course`` (``--course DIR``) wins; otherwise the nearest folder, from ``start`` or
+    the current directory upwards, holding ``pyproject.toml`` and ``labs/``; failing
+    that, the checkout this package was installed from in editable mode.
+    """
+    def is_checkout(folder: Path) -> bool:
+        return (folder / "pyproject.toml").is_file() and (folder / "labs").is_dir()
+
+    if course is not None:
+        folder = Path(course).resolve()
+        if not is_checkout(folder):
+            raise SystemExit(f"labs: --course {course} is not a checkout of the labs repository "
+                             "(no pyproject.toml with labs/ there).")
+        return folder
     start = Path(start or Path.cwd()).resolve()
     for folder in [start, *start.parents]:
-        if (folder / "pyproject.toml").is_file() and (folder / "labs").is_dir():
+        if is_checkout(folder):
             return folder
     installed_from = Path(__file__).resolve().parent.parent
-    if (installed_from / "pyproject.toml").is_file():
+    if is_checkout(installed_from):
         return installed_from
-    raise SystemExit("labs: run this inside a checkout of the labs repository (no pyproject.toml with labs/ found).")
+    raise SystemExit("labs: run this inside a checkout of the labs repository, or pass --course DIR "
+                     "(no pyproject.toml with labs/ found).")
 
 
 def _build(args: argparse.Namespace) -> int:
     from autograder.build import build
 
-    root = project_root()
+    root = project_root(course=args.course)
     built, errors = build(root)
     for path in built:
         print(f"built {path.relative_to(root)}")
@@ -61,19 +74,20 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from autograder.demo import demo
 
-    return demo(project_root(), Path(args.out), grade=not args.no_grade, cell_timeout=args.cell_timeout)
+    return demo(project_root(course=args.course), Path(args.out), grade=not args.no_grade, cell_timeout=args.cell_timeout)
 
 
 def _release(args: argparse.Namespace) -> int:
     from autograder.cli import release_command
 
-    return release_command(Path(args.out) if args.out else None)
+    return release_command(Path(args.out) if args.out else None, project_root(course=args.course))
 
 
 def _grade(args: argparse.Namespace) -> int:
     from autograder.cli import grade_command
 
-    return grade_command(Path(args.submissions), Path(args.out), workers=args.workers, cell_timeout=args.cell_timeout,
+    return grade_command(Path(args.submissions), Path(args.out), root=project_root(course=args.course),
+                         workers=args.workers, cell_timeout=args.cell_timeout,
                          notebook_timeout=args.notebook_timeout, force=args.force, scheduler=args.scheduler,
                          sandbox=args.sandbox)
 
@@ -95,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="labs",
         description="Build, run, release and grade the deep-learning lab notebooks.",
     )
+    parser.add_argument("--course", metavar="DIR", default=None,
+                        help="the course checkout to work on (default: found from the current folder upwards)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser("build", help="regenerate the student notebooks from their solution sources and check them")

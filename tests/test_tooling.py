@@ -201,3 +201,17 @@ def test_an_instructor_command_without_the_grading_extra_names_the_extra_in_one_
     assert completed.returncode == 2
     assert completed.stderr.strip().count("\n") == 0
     assert "grading extra" in completed.stderr and "pip install 'intro-deep-learning-labs[grading]'" in completed.stderr
+
+
+def test_course_option_points_every_command_at_a_checkout_from_anywhere(tiny_lab: Path, tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tiny_lab / "pyproject.toml").write_text("")
+    (tiny_lab / "labs").mkdir(exist_ok=True)
+    built = subprocess.run([sys.executable, "-m", "labs.cli", "--course", str(tiny_lab), "build"],
+                           capture_output=True, text=True, cwd=elsewhere)
+    assert built.returncode == 0, built.stderr
+    assert "built lab" in built.stdout and next(tiny_lab.glob("lab*/Part1_Tiny.ipynb")).exists()
+    wrong = subprocess.run([sys.executable, "-m", "labs.cli", "--course", str(elsewhere), "build"],
+                           capture_output=True, text=True, cwd=elsewhere)
+    assert wrong.returncode != 0 and "--course" in wrong.stderr and wrong.stderr.strip().count("\n") == 0
