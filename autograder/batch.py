@@ -47,6 +47,7 @@ from autograder.grading import (
     max_points,
 )
 from autograder.sandbox import choose_isolation
+from autograder.notebooks import write_text_atomically
 from autograder.restore import grade_ids
 from autograder.submissions import (
     Course,
@@ -121,14 +122,6 @@ class Ledger:
             return stream.read(1) == b"\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
-
-
 def write_csv(out: Path, ledger: Ledger) -> int:
     """Rewrite ``OUT/grades.csv`` from the ledger (sorted by student, assignment, notebook); return the row count."""
     buffer = io.StringIO()
@@ -139,7 +132,7 @@ def write_csv(out: Path, ledger: Ledger) -> int:
         writer.writerow([gradebook.spreadsheet_safe(cell) for cell in (
             entry["student_id"], entry["assignment"], entry["notebook"], f"{entry['score']:g}",
             f"{entry['max_score']:g}", entry["status"], entry["detail"])])
-    _atomic_write(out / "grades.csv", buffer.getvalue())
+    write_text_atomically(out / "grades.csv", buffer.getvalue())
     return len(ledger.latest)
 
 
@@ -236,17 +229,17 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
         source = nbformat.read(course.sources[(task.assignment, task.notebook)], as_version=4)
         notebook = feedback.scrub_hidden_tests(nbformat.reads(outcome.notebook_json, as_version=4), source)
         autograded = out / "autograded" / task.student / task.assignment / f"{task.notebook}.ipynb"
-        _atomic_write(autograded, nbformat.writes(notebook))
+        write_text_atomically(autograded, nbformat.writes(notebook))
         page = gradebook.feedback_html(out, task.student, task.assignment, task.notebook, notebook)
     else:
         page = feedback.invalid_feedback_html(task.student, task.notebook, result.status, detail)
-    _atomic_write(feedback_path, page)
+    write_text_atomically(feedback_path, page)
     entry = {"student_id": task.student, "assignment": task.assignment, "notebook": task.notebook,
              "score": result.score, "max_score": result.max_score, "status": result.status, "detail": detail,
              "hash": task.digest if result.status != "error" else "", "tests": outcome.tests}
     ledger.append(entry)
     rows = [e for (s, a, _), e in ledger.latest.items() if s == task.student and a == task.assignment]
-    _atomic_write(out / "gradescope" / task.student / task.assignment / "results.json",
+    write_text_atomically(out / "gradescope" / task.student / task.assignment / "results.json",
                   feedback.gradescope_results(rows))
     return entry
 

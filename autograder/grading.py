@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import guard
-from autograder.notebooks import INJECTED_TAG, inject_small_values, is_graded, nbgrader_metadata
+from autograder.notebooks import INJECTED_TAG, inject_small_values, is_graded, nbgrader_metadata, parse_notebook
 from autograder.restore import grade_ids, restore
 from autograder.sandbox import (
     Isolation,
@@ -92,24 +92,8 @@ def max_points(source: nbformat.NotebookNode) -> float:
 
 
 def parse_submission(data: bytes) -> nbformat.NotebookNode:
-    """Parse submitted bytes as a version-4 notebook; raise ValueError with a one-line reason."""
-    if not data.strip():
-        raise ValueError("the file is empty, not a notebook")
-    text = data.decode("utf-8", errors="replace")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno}); re-download the notebook") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
-        raise ValueError("JSON but not a notebook (no 'cells' list)")
-    if raw.get("nbformat") != 4:
-        raise ValueError(f"notebook format {raw.get('nbformat')} is not supported; save it as nbformat 4")
-    try:
-        notebook = nbformat.reads(text, as_version=4)
-        nbformat.validate(notebook)
-    except nbformat.ValidationError as error:
-        raise ValueError(f"invalid notebook ({str(error).strip().splitlines()[0]})") from None
-    return notebook
+    """Parse submitted bytes as a version-4 notebook; raise ValueError (a NotebookError) with a one-line reason."""
+    return parse_notebook(data.decode("utf-8", errors="replace"))
 
 
 def wrong_notebook_reason(submission: nbformat.NotebookNode, source: nbformat.NotebookNode,

@@ -46,29 +46,38 @@ def split_marked_lines(source: str, begin: str, end: str) -> tuple[list[str], li
     return inside, outside
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """Read and validate a version-4 notebook, raising :class:`NotebookError` with the reason."""
-    path = Path(path)
-    if not path.is_file():
-        raise NotebookError(f"{path}: no such notebook file; check the path.")
-    text = path.read_text(encoding="utf-8", errors="replace")
+def parse_notebook(text: str, where: str | None = None) -> nbformat.NotebookNode:
+    """Parse and validate a version-4 notebook from its JSON text.
+
+    Raises :class:`NotebookError` with one sentence; ``where`` (a path), when given, starts it.
+    """
+    def problem(reason: str) -> NotebookError:
+        return NotebookError(f"{where}: {reason}." if where else reason)
+
     if not text.strip():
-        raise NotebookError(f"{path}: the file is empty, not a notebook.")
+        raise problem("the file is empty, not a notebook")
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
-        raise NotebookError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}); re-download the notebook.") from None
-    if not isinstance(raw, dict) or "cells" not in raw:
-        raise NotebookError(f"{path}: JSON but not a notebook (no 'cells' list).")
+        raise problem(f"not valid JSON ({error.msg} at line {error.lineno}); re-download the notebook") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise problem("JSON but not a notebook (no 'cells' list)")
     if raw.get("nbformat") != 4:
-        raise NotebookError(f"{path}: notebook format {raw.get('nbformat')} is not supported; save it as nbformat 4.")
-    notebook = nbformat.reads(text, as_version=4)
+        raise problem(f"notebook format {raw.get('nbformat')} is not supported; save it as nbformat 4")
     try:
+        notebook = nbformat.reads(text, as_version=4)
         nbformat.validate(notebook)
     except nbformat.ValidationError as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise NotebookError(f"{path}: invalid notebook ({first_line}).") from None
+        raise problem(f"invalid notebook ({str(error).strip().splitlines()[0]})") from None
     return notebook
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """Read and validate a version-4 notebook file, raising :class:`NotebookError` with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotebookError(f"{path}: no such notebook file; check the path.")
+    return parse_notebook(path.read_text(encoding="utf-8", errors="replace"), str(path))
 
 
 def notebook_text(notebook: nbformat.NotebookNode) -> str:
@@ -76,19 +85,23 @@ def notebook_text(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook, version=4).rstrip("\n") + "\n"
 
 
-def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
-    """Write ``notebook`` atomically (temporary file, then rename)."""
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename; on any error, remove the temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = notebook_text(notebook)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Write ``notebook`` atomically in its canonical form (:func:`notebook_text`)."""
+    write_text_atomically(Path(path), notebook_text(notebook))
 
 
 def clear_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
