@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# CI tier: this package installed into Colab's package set (.ci/colab-constraints.txt) on
+# Python 3.13, the way the notebooks' set-up cell installs it (not editable). It fails when
+# the install would replace a package Colab already has, or when a solution notebook does
+# not run with its small values there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python313=${PYTHON313:-$HOME/.pyenv/versions/3.13.0/bin/python3}
+if [ ! -x "$python313" ]; then
+  echo "Colab tier: no Python 3.13 at $python313 (set PYTHON313); skipped." >&2
+  exit 0
+fi
+tier=$(mktemp -d)
+trap 'rm -rf "$tier"' EXIT
+"$python313" -m venv "$tier/venv"
+. "$tier/venv/bin/activate"
+pip install -q -r .ci/colab-constraints.txt
+pip install -q --dry-run --report "$tier/report.json" .
+python - "$tier/report.json" <<'PYTHON'
+import importlib.metadata
+import json
+import sys
+
+installed = {d.metadata["Name"].lower().replace("_", "-"): d.version for d in importlib.metadata.distributions()}
+report = json.load(open(sys.argv[1]))
+replaced = [f"{item['metadata']['name']} {installed[key]} -> {item['metadata']['version']}"
+            for item in report["install"]
+            if (key := item["metadata"]["name"].lower().replace("_", "-")) in installed
+            and key != "intro-deep-learning-labs"]
+if replaced:
+    sys.exit("Colab tier: installing the package would replace what Colab ships: " + ", ".join(replaced))
+print(f"Colab tier: the install adds {len(report['install'])} packages and replaces none of Colab's.")
+PYTHON
+pip install -q .
+# `labs run` executes notebooks with nbclient, which Colab users never need; the tier adds it.
+pip install -q nbclient nbformat
+export LABS_OFFLINE=1
+status=0
+for notebook in lab*/solutions/*.ipynb; do
+  echo "$notebook"
+done | xargs -P 2 -I {} sh -c 'errors="'"$tier"'/$(basename "{}").errors"; if labs run "{}" --small --out "'"$tier"'/runs" > /dev/null 2> "$errors"; then echo "Colab tier: {} ran"; else echo "Colab tier: {} FAILED: $(tail -n 1 "$errors")"; exit 1; fi' || status=1
+exit $status
