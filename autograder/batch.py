@@ -315,6 +315,20 @@ SCRATCH_PREFIX = "labs-grade-"
 _SCRATCH_LOCK = ".lock"
 
 
+def secret_paths(course: Course, batch_paths: list[Path]) -> list[str]:
+    """What student kernels must not see: the batch's own folders and files, the solution sources
+    and the git history of every checkout holding them (which holds the solutions too)."""
+    hidden = {Path(path).resolve() for path in batch_paths}
+    for source in course.sources.values():
+        folder = Path(source).resolve().parent
+        hidden.add(folder)
+        for parent in folder.parents:
+            if (parent / ".git").exists():
+                hidden.add(parent / ".git")
+                break
+    return sorted(str(path) for path in hidden)
+
+
 def _remove_stale_scratch() -> None:
     """Delete scratch folders of earlier batches whose grader is gone (killed, say): nobody holds their lock.
 
@@ -368,8 +382,7 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
             raise ValueError(f"{submissions} is neither a folder nor a zip archive; pass one of them.")
         folder, refused = extract_zip(submissions, work / "unzipped")
     scratch, scratch_lock = _new_scratch_root()
-    secrets = sorted({str(p) for p in [out, submissions, folder, scratch]}
-                     | {str(p.resolve().parent) for p in course.sources.values()})
+    secrets = secret_paths(course, [out, submissions, folder, scratch])
     ledger = Ledger(work / "ledger.jsonl")
     tasks = plan(folder, course, settings, secrets, scratch, refused)
     todo = [t for t in tasks if force or ledger.latest.get((t.student, t.assignment, t.notebook), {}).get("hash") != t.digest]

@@ -10,8 +10,9 @@ allowed, as any user), each kernel runs:
   this submission's processes and nothing outside its directory is writable;
 - with a read-only view of the system, an empty ``/tmp``, ``/root``, ``/home``
   and ``/work`` except the Python installation and the ``labs`` package, and
-  the caller's secret paths (sources, the grading output, other submissions)
-  replaced by empty directories;
+  the caller's secret paths (sources, the checkout's ``.git``, the grading
+  output, the submissions, whether folders or archives) replaced by empty
+  folders or files, wherever they are;
 - under resource limits (:class:`Limits`): address space, processes, file
   size, no core files.
 
@@ -191,8 +192,10 @@ def bubblewrap_command(workdir: Path, uid: int | None, secret_paths: list[Path],
     for path in _visible_paths():
         command += _mkdirs(path) + ["--ro-bind", str(path), str(path)]
     for path in secret_paths:
-        if path.exists() and path.is_dir():
+        if path.is_dir():
             command += ["--tmpfs", str(path)]
+        elif path.exists():
+            command += ["--ro-bind", "/dev/null", str(path)]
     command += _mkdirs(workdir) + ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
     if uid is not None:
         command += ["--cap-add", "CAP_SETUID,CAP_SETGID"]

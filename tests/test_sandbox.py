@@ -106,3 +106,25 @@ def test_landlock_forbids_tcp_connections_and_signals_to_the_grader(tmp_path):
     command = landlock.command_prefix(read_paths, [tmp_path]) + [sys.executable, "-c", probe]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert completed.stdout.split() == ["denied", "denied"], completed.stderr
+
+
+def test_bubblewrap_hides_secret_files_as_well_as_folders(tmp_path):
+    archive, folder = tmp_path / "class.zip", tmp_path / "out"
+    archive.write_bytes(b"PK")
+    folder.mkdir()
+    command = sandbox.bubblewrap_command(tmp_path / "work", None, [archive, folder], sandbox.Limits())
+    joined = " ".join(command)
+    assert f"--ro-bind /dev/null {archive}" in joined and f"--tmpfs {folder}" in joined
+
+
+def test_the_checkouts_git_history_is_a_secret_wherever_the_checkout_is(tmp_path):
+    from autograder.batch import secret_paths
+    from autograder.submissions import course_from_sources
+
+    checkout = tmp_path / "srv" / "course"
+    source = checkout / "lab9_fixture" / "solutions" / "Part1_Fixture.ipynb"
+    source.parent.mkdir(parents=True)
+    source.write_text("{}")
+    (checkout / ".git").mkdir()
+    hidden = secret_paths(course_from_sources([source]), [tmp_path / "out"])
+    assert str(checkout / ".git") in hidden and str(source.parent) in hidden and str(tmp_path / "out") in hidden
