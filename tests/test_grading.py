@@ -38,6 +38,15 @@ def _source_text() -> str:
     return nbformat.writes(fixtures.source_notebook())
 
 
+def _grade_full_answers_with(code: str, tmp_path: Path, sandbox: str = SANDBOX, **limits):
+    """Grade the full answers with ``code`` in a student cell right after the first test."""
+    notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square", code)
+    job = GradeJob(submission=nbformat.writes(notebook).encode(), source_text=_source_text(),
+                   notebook_name=fixtures.NOTEBOOK, other_notebooks=OTHERS, scratch_root=str(tmp_path),
+                   sandbox=sandbox, **(limits or FAST))
+    return grade_job(job)
+
+
 def _grade(case: fixtures.Case, tmp_path: Path):
     job = GradeJob(submission=case.data, source_text=_source_text(), notebook_name=fixtures.NOTEBOOK,
                    other_notebooks=OTHERS, scratch_root=str(tmp_path), sandbox=SANDBOX, **FAST)
@@ -183,12 +192,7 @@ def _processes_running(*commands: str) -> list[str]:
 @pytest.mark.parametrize("sandbox", ["none", SANDBOX])
 def test_no_process_a_kernel_started_outlives_its_grading(sandbox, tmp_path):
     first, second = (str(1000 + int.from_bytes(os.urandom(3)) + offset) for offset in (0, 1))
-    code = DAEMONS.format(first=first, second=second)
-    notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square", code)
-    job = GradeJob(submission=nbformat.writes(notebook).encode(), source_text=_source_text(),
-                   notebook_name=fixtures.NOTEBOOK, other_notebooks=OTHERS, scratch_root=str(tmp_path),
-                   sandbox=sandbox, **FAST)
-    outcome = grade_job(job)
+    outcome = _grade_full_answers_with(DAEMONS.format(first=first, second=second), tmp_path, sandbox)
     assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
     assert _processes_running(f"sleep {first}", f"sleep {second}") == []
 
@@ -519,12 +523,8 @@ def test_a_kernel_that_kills_its_worker_gets_an_error_row_and_costs_classmates_n
 
 @pytest.mark.notebook
 def test_a_huge_exception_message_is_capped_in_the_autograded_notebook(tmp_path):
-    notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square",
-                                      "raise ValueError('x' * (20 * 1024**2))")
-    job = GradeJob(submission=nbformat.writes(notebook).encode(), source_text=_source_text(),
-                   notebook_name=fixtures.NOTEBOOK, other_notebooks=OTHERS, scratch_root=str(tmp_path),
-                   sandbox=SANDBOX, cell_timeout=60, notebook_timeout=120)
-    outcome = grade_job(job)
+    outcome = _grade_full_answers_with("raise ValueError('x' * (20 * 1024**2))", tmp_path,
+                                       cell_timeout=60, notebook_timeout=120)
     assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
     assert len(outcome.notebook_json) < 1024**2
     assert "more characters dropped" in outcome.notebook_json
@@ -554,11 +554,7 @@ def test_hidden_tests_cannot_be_printed_from_the_history_or_line_cache_in_any_ba
     import base64
     import re
 
-    notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square", HISTORY_LEAK)
-    job = GradeJob(submission=nbformat.writes(notebook).encode(), source_text=_source_text(),
-                   notebook_name=fixtures.NOTEBOOK, other_notebooks=OTHERS, scratch_root=str(tmp_path),
-                   sandbox=SANDBOX, **FAST)
-    outcome = grade_job(job)
+    outcome = _grade_full_answers_with(HISTORY_LEAK, tmp_path)
     assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
     printed = "".join(output.get("text", "") for cell in nbformat.reads(outcome.notebook_json, as_version=4).cells
                       for output in cell.get("outputs", []))

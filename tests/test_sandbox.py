@@ -14,6 +14,13 @@ from labs.cli import main as labs_main
 NO_LANDLOCK = landlock.abi_version() < 1
 
 
+def _under_landlock(probe: str, writable: Path) -> subprocess.CompletedProcess:
+    """Run Python code ``probe`` confined as a grading kernel is, with ``writable`` as its folder."""
+    read_paths = [Path(path) for path in landlock.SYSTEM_READ_PATHS] + sandbox._visible_paths()
+    command = landlock.command_prefix(read_paths, [writable]) + [sys.executable, "-c", probe]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
 def _without(monkeypatch, *modes: str) -> None:
     """Pretend that these isolation modes are missing on this machine."""
     if "bwrap" in modes:
@@ -83,9 +90,7 @@ def test_landlock_confines_reads_writes_and_connections(tmp_path):
         "    except PermissionError:\n        results.append('denied')\n"
         "print(' '.join(results))\n"
     )
-    read_paths = [Path(path) for path in landlock.SYSTEM_READ_PATHS] + sandbox._visible_paths()
-    command = landlock.command_prefix(read_paths, [workdir]) + [sys.executable, "-c", probe]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    completed = _under_landlock(probe, workdir)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["denied", "denied", "denied"]
     assert (workdir / "mine.txt").read_text() == "ok" and not (secret / "forged.txt").exists()
@@ -102,9 +107,7 @@ def test_landlock_forbids_tcp_connections_and_signals_to_the_grader(tmp_path):
         "    except OSError as error:\n        results.append(type(error).__name__)\n"
         "print(' '.join(results))\n"
     )
-    read_paths = [Path(path) for path in landlock.SYSTEM_READ_PATHS] + sandbox._visible_paths()
-    command = landlock.command_prefix(read_paths, [tmp_path]) + [sys.executable, "-c", probe]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    completed = _under_landlock(probe, tmp_path)
     assert completed.stdout.split() == ["denied", "denied"], completed.stderr
 
 
