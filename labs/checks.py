@@ -8,6 +8,8 @@ decides.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,16 @@ def _summarise(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _first_difference(got: np.ndarray, want: np.ndarray, differs: np.ndarray) -> str:
+    """Describe where two same-shape arrays disagree: first index, both values there, how many."""
+    indices = np.argwhere(differs)
+    first = tuple(int(i) for i in indices[0]) if indices.size else ()
+    return (
+        f"an array where {len(indices)} of {differs.size} elements differ; first at index {first}: "
+        f"expected {want[first].tolist()!r}, got {got[first].tolist()!r}"
+    )
+
+
 def passed(what: str) -> None:
     """Print the pass line for one check."""
     print(f"[PASS] {what}")
@@ -44,10 +56,14 @@ def passed(what: str) -> None:
 
 def fail(what: str, expected: Any, got: Any, hint: str = "") -> None:
     """Raise the standard failure for one check."""
+    raise AssertionError(_failure_message(what, expected, got, hint))
+
+
+def _failure_message(what: str, expected: Any, got: Any, hint: str) -> str:
     message = f"[FAIL] {what}: expected {expected}, got {got}."
     if hint:
         message += f" Hint: {hint}"
-    raise AssertionError(message)
+    return message
 
 
 def check(condition: bool, what: str, expected: Any = "True", got: Any = "False", hint: str = "") -> None:
@@ -87,7 +103,11 @@ def check_equal(what: str, value: Any, expected: Any, hint: str = "") -> None:
     """Check exact equality (element-wise for arrays and tensors)."""
     if hasattr(value, "numpy") or isinstance(value, np.ndarray) or isinstance(expected, np.ndarray):
         got_array, want_array = _as_numpy(value), _as_numpy(expected)
-        equal = got_array.shape == want_array.shape and bool(_array_equal(got_array, want_array))
+        if got_array.shape != want_array.shape:
+            fail(what, f"shape {want_array.shape}", f"shape {got_array.shape}", hint)
+        equal = bool(_array_equal(got_array, want_array))
+        if not equal and want_array.ndim > 0:
+            fail(what, _summarise(expected), _first_difference(got_array, want_array, got_array != want_array), hint)
     elif isinstance(value, _NUMBERS) and isinstance(expected, _NUMBERS):
         equal = bool(expected == value)
     elif not (isinstance(value, type(expected)) and type(value).__eq__ is type(expected).__eq__):
@@ -114,7 +134,26 @@ def check_close(
         fail(what, f"shape {want_array.shape}", f"shape {got_array.shape}", hint)
     if not bool(_all(_isfinite(got_array))):
         fail(what, "finite numbers", "NaN or infinity", hint)
-    if bool(_all(_isclose(got_array, want_array, rtol=rtol, atol=atol))):
+    close = _isclose(got_array, want_array, rtol=rtol, atol=atol)
+    if bool(_all(close)):
         passed(what)
+    elif want_array.ndim > 0:
+        fail(what, _summarise(expected), _first_difference(got_array, want_array, ~close), hint)
     else:
         fail(what, _summarise(expected), _summarise(value), hint)
+
+
+@contextmanager
+def checking(what: str, expected: str = "the code to run without an error", hint: str = "") -> Iterator[None]:
+    """Turn an exception raised inside the block into a ``[FAIL] what`` line naming the error.
+
+    ``AssertionError`` from a check inside the block passes through unchanged, so its own
+    expected/got sentence is kept.
+    """
+    try:
+        yield
+    except AssertionError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any crash in student code becomes a failed check
+        crash = f"{type(error).__name__}: {error}"
+        raise AssertionError(_failure_message(what, expected, crash, hint)) from None

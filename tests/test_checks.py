@@ -75,3 +75,48 @@ def test_check_equal_compares_numbers_across_numeric_types(capsys):
     checks.check_equal("count", np.int64(3), 3)
     checks.check_equal("ratio", 0.5, np.float32(0.5))
     assert capsys.readouterr().out.count("[PASS]") == 2
+
+
+def test_check_equal_on_a_long_array_names_the_first_differing_index_and_count():
+    expected = np.arange(20)
+    got = expected.copy()
+    got[7], got[12] = 70, 120
+    with pytest.raises(AssertionError) as failure:
+        checks.check_equal("tokens", got, expected)
+    message = str(failure.value)
+    assert "2 of 20 elements differ" in message
+    assert "index (7,)" in message and "expected 7" in message and "got 70" in message
+
+
+def test_check_close_on_a_long_array_names_the_first_differing_index():
+    expected = np.zeros((3, 4))
+    got = expected.copy()
+    got[1, 2] = 0.5
+    with pytest.raises(AssertionError) as failure:
+        checks.check_close("logits", got, expected)
+    assert "1 of 12 elements differ; first at index (1, 2)" in str(failure.value)
+
+
+def test_check_equal_reports_a_shape_mismatch_as_shapes():
+    with pytest.raises(AssertionError, match=r"expected shape \(3,\), got shape \(2,\)"):
+        checks.check_equal("vector", np.zeros(2), np.zeros(3))
+
+
+def test_checking_turns_a_crash_into_a_fail_line_without_the_original_traceback():
+    with pytest.raises(AssertionError) as failure, checks.checking("get_batch on a 10-character text"):
+        int("ten")
+    message = str(failure.value)
+    assert message.startswith("[FAIL] get_batch on a 10-character text:")
+    assert "ValueError: invalid literal for int()" in message
+    assert failure.value.__suppress_context__
+
+
+def test_checking_keeps_a_failed_check_message_unchanged():
+    with pytest.raises(AssertionError, match=r"^\[FAIL\] inner: expected 1, got 2\.$"), checks.checking("outer"):
+        checks.fail("inner", 1, 2)
+
+
+def test_checking_lets_a_passing_block_through(capsys):
+    with checks.checking("block"):
+        checks.check(True, "inside")
+    assert capsys.readouterr().out == "[PASS] inside\n"
