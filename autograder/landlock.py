@@ -6,7 +6,8 @@ Run as a command prefix::
 
     python -m autograder.landlock --read DIR ... --write DIR ... -- COMMAND ...
 
-it restricts itself and then executes ``COMMAND``, which can then only
+it arranges to be killed when the process that started it (the grading
+worker) ends, restricts itself, and then executes ``COMMAND``, which can then only
 
 - read and execute under the ``--read`` paths, and read and write under the
   ``--write`` paths (everything else, such as the grading output, the solution
@@ -26,6 +27,7 @@ import argparse
 import ctypes
 import os
 import platform
+import signal
 import sys
 from pathlib import Path
 
@@ -33,6 +35,7 @@ _SYSCALLS = {"create_ruleset": 444, "add_rule": 445, "restrict_self": 446}
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_PDEATHSIG = 1
 
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _FILE_RIGHTS_V1 = EXECUTE | WRITE_FILE | READ_FILE
@@ -138,9 +141,17 @@ def restrict_self(read_paths: list[str], write_paths: list[str]) -> int:
     return abi
 
 
-def command_prefix(read_paths: list[Path], write_paths: list[Path]) -> list[str]:
-    """The command prefix that runs a program under :func:`restrict_self` with these paths."""
+def die_with_parent() -> None:
+    """Have the kernel send this process SIGKILL when the process that started it ends (Linux)."""
+    _check(_libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def command_prefix(read_paths: list[Path], write_paths: list[Path], confine: bool = True) -> list[str]:
+    """The command prefix that runs a program that dies with its grader, confined by :func:`restrict_self`
+    to these paths unless ``confine`` is False."""
     command = [sys.executable, "-m", "autograder.landlock"]
+    if not confine:
+        return command + ["--unconfined", "--"]
     for path in read_paths:
         command += ["--read", str(path)]
     for path in write_paths:
@@ -149,16 +160,20 @@ def command_prefix(read_paths: list[Path], write_paths: list[Path]) -> list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Restrict this process, then replace it with the command after ``--``."""
+    """Tie this process to its parent's life, restrict it, then replace it with the command after ``--``."""
     parser = argparse.ArgumentParser(prog="python -m autograder.landlock", description=__doc__.splitlines()[0])
     parser.add_argument("--read", action="append", default=[], help="a path the command may read (repeatable)")
     parser.add_argument("--write", action="append", default=[], help="a path the command may write (repeatable)")
+    parser.add_argument("--unconfined", action="store_true",
+                        help="no Landlock rules: only die with the parent (the grader's --sandbox none)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGUMENTS...")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
-    restrict_self(args.read, args.write)
+    die_with_parent()
+    if not args.unconfined:
+        restrict_self(args.read, args.write)
     os.execvp(command[0], command)
     return 1  # not reached: execvp replaces the process or raises
 

@@ -212,8 +212,9 @@ def landlock_command(workdir: Path, limits: Limits) -> list[str]:
 
 
 def plain_command(limits: Limits) -> list[str]:
-    """The command prefix of ``--sandbox none``: resource limits only."""
-    return ["prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"]
+    """The command prefix of ``--sandbox none``: resource limits, and death with the grading worker."""
+    return landlock.command_prefix([], [], confine=False) + [
+        "prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"]
 
 
 def new_sandbox_uid() -> int:

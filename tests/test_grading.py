@@ -176,6 +176,25 @@ time.sleep(0.5)
 """
 
 
+def _orphaned_kernels(since: float) -> list[str]:
+    """Grading kernels of this installation, started after ``since``, still running although their
+    scratch folder is gone (their grader died)."""
+    orphans = []
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().decode().split("\0")
+            started = entry.stat().st_ctime
+        except OSError:
+            continue
+        if started < since or Path(arguments[0]).parent != Path(sys.executable).parent:
+            continue
+        if "ipykernel_launcher" in " ".join(arguments) and "-f" in arguments:
+            connection = Path(arguments[arguments.index("-f") + 1])
+            if SCRATCH_PREFIX in str(connection) and not connection.parent.exists():
+                orphans.append(" ".join(arguments))
+    return orphans
+
+
 def _processes_running(*commands: str) -> list[str]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -512,11 +531,13 @@ def test_a_kernel_that_kills_its_worker_gets_an_error_row_and_costs_classmates_n
     path.parent.mkdir(parents=True)
     path.write_bytes(nbformat.writes(killer).encode())
     settings = Settings(notebook_timeout=40, cell_timeout=8, sandbox="none")
+    since = time.time()
 
     grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
 
     rows = {r["student_id"]: (r["score"], r["status"]) for r in _rows(out)}
     assert rows == {"full": ("10", "ok"), "partial": ("7", "ok"), "killer": ("0", "error")}
+    assert _orphaned_kernels(since) == [], "a kernel outlived the worker it killed"
     again = grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
     assert (again.graded, again.skipped) == (1, 2)
 
