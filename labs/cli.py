@@ -92,6 +92,15 @@ def _grade(args: argparse.Namespace) -> int:
                          sandbox=args.sandbox)
 
 
+def _mutate(args: argparse.Namespace) -> int:
+    from autograder.mutate import mutate_command
+
+    root = project_root(course=args.course)
+    return mutate_command(root, args.notebooks, Path(args.out) if args.out else root / "build" / "mutation",
+                          workers=args.workers, sandbox=args.sandbox, only=args.mutant, force=args.force,
+                          as_json=args.json)
+
+
 def _positive_seconds(text: str) -> float:
     """An argparse type: a positive number of seconds."""
     try:
@@ -149,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true", help="re-grade submissions already graded")
     grade.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (extra 'cluster')")
     grade.set_defaults(handler=_grade)
+
+    mutate = commands.add_parser("mutate", help="grade every declared wrong answer and report what the tests catch")
+    mutate.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                        help="solution sources (path or name such as Part1_MNIST; default: all)")
+    mutate.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
+    mutate.add_argument("--mutant", action="append", default=[], metavar="NAME",
+                        help="grade only this mutant (repeatable); the baselines are always graded")
+    mutate.add_argument("--out", default=None, help="folder for the batch and its cache (default: build/mutation)")
+    mutate.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto", help="as for labs grade")
+    mutate.add_argument("--force", action="store_true", help="grade again what the cache already holds")
+    mutate.add_argument("--json", action="store_true", help="print the reports as JSON instead of a table")
+    mutate.set_defaults(handler=_mutate)
     return parser
 
 
