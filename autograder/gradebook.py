@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -80,8 +81,11 @@ def record_scores(out: Path, student: str, assignment: str, notebook: str,
                   tests: dict[str, tuple[float, float]]) -> None:
     """Store one notebook's auto scores in the gradebook (every grade cell; absent tests score 0)."""
     from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import SAWarning
 
-    with Gradebook(db_url(out), course_id(out)) as gradebook:
+    # nbgrader's submission helpers trip SQLAlchemy's autoflush warning on every new student; the rows are right.
+    with warnings.catch_warnings(), Gradebook(db_url(out), course_id(out)) as gradebook:
+        warnings.simplefilter("ignore", SAWarning)
         gradebook.update_or_create_student(student)
         gradebook.update_or_create_submission(assignment, student)
         try:
