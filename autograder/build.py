@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.leaks import notebook_leaks, package_leaks
 from autograder.notebooks import (
     HIDDEN_BEGIN,
     HIDDEN_END,
@@ -159,7 +160,8 @@ def student_version_problems(source: nbformat.NotebookNode, student: nbformat.No
     """Everything wrong with a student version, one sentence each (empty when it is fine).
 
     Checks: valid nbformat; no outputs; no solution line or hidden-test line of the
-    source (other than lines that also appear outside those regions); every answer
+    source (other than lines that also appear outside those regions); no answer
+    re-implemented in a visible cell (:mod:`autograder.leaks`); every answer
     cell has a stub that raises NotImplementedError under a ``# TODO`` prompt; the
     parameters cell and its small values are present.
     """
@@ -185,6 +187,8 @@ def student_version_problems(source: nbformat.NotebookNode, student: nbformat.No
                 problems.append(f"{name}: answer cell {grade_id} has no NotImplementedError stub.")
             if "# TODO" not in cell.source:
                 problems.append(f"{name}: answer cell {grade_id} has no '# TODO' prompt saying what to write.")
+    problems += [leak.sentence() + "; check with fixed expected values or in hidden tests instead."
+                 for leak in notebook_leaks(source, student, name)]
     try:
         parameters_cell_index(student, name)
         small_run_values(student, name)
@@ -263,5 +267,8 @@ def build(root: Path, show_progress: bool = True) -> tuple[list[Path], list[str]
             errors.append(str(error))
         except Exception as error:  # nbgrader reports metadata problems with its own exception types
             errors.append(f"{_relative(source, root)}: nbgrader could not generate it: {error}")
+    if (Path(root) / "labs").is_dir():
+        errors += [leak.sentence() + "; the public package must not hold an answer."
+                   for leak in package_leaks(sources, Path(root) / "labs")]
     update_readme(root)
     return built, errors
