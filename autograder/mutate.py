@@ -202,10 +202,19 @@ def _solution_problem(entry: dict | None) -> str:
     return ""
 
 
-def write_submissions(sources: list[Path], folder: Path, only: list[str]) -> dict[Path, list[Mutant]]:
+def spread_sample(mutants: list[Mutant], count: int | None) -> list[Mutant]:
+    """``count`` mutants evenly spread over the catalogue (the same ones every time); all when ``count`` is None."""
+    if count is None or count >= len(mutants):
+        return list(mutants)
+    return [mutants[int((index + 0.5) * len(mutants) / count)] for index in range(count)]
+
+
+def write_submissions(sources: list[Path], folder: Path, only: list[str],
+                      sample: int | None = None) -> dict[Path, list[Mutant]]:
     """Write ``folder/<student>/<assignment>/<Stem>.ipynb`` for the baselines and every (chosen) mutant.
 
-    Returns the mutants written per source. ``only`` restricts the mutants to these names (all when empty).
+    Returns the mutants written per source. ``only`` restricts the mutants to these names (all when empty);
+    ``sample`` to that many per notebook (:func:`spread_sample`).
     """
     from autograder.build import student_path
 
@@ -217,7 +226,7 @@ def write_submissions(sources: list[Path], folder: Path, only: list[str]) -> dic
             raise ValueError(problems[0])
         assignment = source.parent.parent.name
         notebook = nbformat.read(source, as_version=4)
-        mutants = [m for m in load_catalogue(source) if not only or m.name in only]
+        mutants = spread_sample([m for m in load_catalogue(source) if not only or m.name in only], sample)
         students = {SOLUTION_STUDENT: notebook, BLANK_STUDENT: nbformat.read(student_path(source), as_version=4)}
         students.update({mutant.name: apply_mutant(notebook, mutant) for mutant in mutants})
         for student, content in students.items():
@@ -227,7 +236,8 @@ def write_submissions(sources: list[Path], folder: Path, only: list[str]) -> dic
 
 
 def mutate(root: Path, notebooks: list[str], out: Path, *, workers: int | None = None, sandbox: str = "auto",
-           only: list[str] | None = None, force: bool = False, show_progress: bool = True) -> list[NotebookReport]:
+           only: list[str] | None = None, sample: int | None = None, force: bool = False,
+           show_progress: bool = True) -> list[NotebookReport]:
     """Grade every declared mutant (and both baselines) of the chosen notebooks; one report per notebook.
 
     ``out`` keeps the batch (its ledger makes the next run grade only what changed).
@@ -239,7 +249,7 @@ def mutate(root: Path, notebooks: list[str], out: Path, *, workers: int | None =
 
     sources = _select(solution_sources(root), notebooks)
     only = list(only or [])
-    written = write_submissions(sources, Path(out) / "submissions", only)
+    written = write_submissions(sources, Path(out) / "submissions", only, sample)
     if only and not any(written.values()):
         raise ValueError(f"no mutant is called {', '.join(only)} in {', '.join(s.stem for s in sources)}.")
     course = course_from_sources(sources)
@@ -268,7 +278,7 @@ def mutate(root: Path, notebooks: list[str], out: Path, *, workers: int | None =
                                                  if points < available] or [graded["status"]]
             else:
                 todo.survivors.append(mutant.name)
-        report.todos = [todo for todo in todos.values() if todo.mutants or not only]
+        report.todos = [todo for todo in todos.values() if todo.mutants or not (only or sample)]
         reports.append(report)
     return reports
 
@@ -302,7 +312,7 @@ def reports_json(reports: list[NotebookReport]) -> str:
 
 
 def mutate_command(root: Path, notebooks: list[str], out: Path, *, workers: int | None, sandbox: str,
-                   only: list[str], force: bool, as_json: bool) -> int:
+                   only: list[str], force: bool, as_json: bool, sample: int | None = None) -> int:
     """``labs mutate``: 0 when every mutant is caught and both baselines behave, 1 otherwise, 2 for a usage error."""
     import sys
 
@@ -310,8 +320,8 @@ def mutate_command(root: Path, notebooks: list[str], out: Path, *, workers: int 
 
     try:
         isolation = choose_isolation(sandbox)
-        reports = mutate(root, notebooks, out, workers=workers, sandbox=isolation.mode, only=only, force=force,
-                         show_progress=not as_json)
+        reports = mutate(root, notebooks, out, workers=workers, sandbox=isolation.mode, only=only, sample=sample,
+                         force=force, show_progress=not as_json)
     except (SandboxUnavailable, ValueError, NotebookError) as error:
         print(f"labs mutate: {error}", file=sys.stderr)
         return 2

@@ -97,8 +97,8 @@ def _mutate(args: argparse.Namespace) -> int:
 
     root = project_root(course=args.course)
     return mutate_command(root, args.notebooks, Path(args.out) if args.out else root / "build" / "mutation",
-                          workers=args.workers, sandbox=args.sandbox, only=args.mutant, force=args.force,
-                          as_json=args.json)
+                          workers=args.workers, sandbox=args.sandbox, only=args.mutant, sample=args.sample,
+                          force=args.force, as_json=args.json)
 
 
 def _positive_seconds(text: str) -> float:
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     mutate.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
     mutate.add_argument("--mutant", action="append", default=[], metavar="NAME",
                         help="grade only this mutant (repeatable); the baselines are always graded")
+    mutate.add_argument("--sample", type=int, default=None, metavar="N",
+                        help="grade only N mutants per notebook, evenly spread over its catalogue (a quick check)")
     mutate.add_argument("--out", default=None, help="folder for the batch and its cache (default: build/mutation)")
     mutate.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto", help="as for labs grade")
     mutate.add_argument("--force", action="store_true", help="grade again what the cache already holds")

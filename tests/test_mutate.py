@@ -20,6 +20,7 @@ from autograder.mutate import (
     load_catalogue,
     mutate,
     mutate_command,
+    spread_sample,
 )
 from autograder.sandbox import isolation_available
 from autograder.notebooks import read_notebook
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = solution_sources(ROOT)
 IDS = [source.stem for source in SOURCES]
 SANDBOX = "auto" if isolation_available() else "none"
+#: Mutants per notebook graded by the suite (the whole catalogue takes too long for CI; see benchmarks/mutation.py).
+SAMPLE_PER_NOTEBOOK = 1
 
 #: For the fixture notebook: two real mistakes per TODO, one that changes nothing a test can see.
 FIXTURE_MUTANTS = [
@@ -188,3 +191,18 @@ def test_mutate_refuses_an_unknown_notebook_or_mutant_in_one_sentence(tmp_path, 
     assert mutate_command(tmp_path / "course", [fixtures.NOTEBOOK], tmp_path / "out", workers=1, sandbox=SANDBOX,
                           only=["zzz"], force=False, as_json=False) == 2
     assert f"no mutant is called zzz in {fixtures.NOTEBOOK}" in capsys.readouterr().err
+
+
+def test_a_spread_sample_takes_the_same_evenly_spaced_mutants_every_time():
+    mutants = [Mutant("g", f"m{index}", "d", "a", "b") for index in range(10)]
+    assert [m.name for m in spread_sample(mutants, 3)] == ["m1", "m5", "m8"]
+    assert spread_sample(mutants, None) == spread_sample(mutants, 12) == mutants
+
+
+@pytest.mark.notebook
+def test_labs_mutate_catches_a_sample_of_every_notebooks_mistakes_and_checks_both_baselines(tmp_path):
+    reports = mutate(ROOT, [], tmp_path, workers=2, sandbox=SANDBOX, sample=SAMPLE_PER_NOTEBOOK, show_progress=False)
+    assert [report.notebook for report in reports] == IDS
+    assert [sum(todo.mutants for todo in report.todos) for report in reports] == [SAMPLE_PER_NOTEBOOK] * len(IDS)
+    problems = [problem for report in reports for problem in report.problems]
+    assert not problems, "\n".join(problems)
