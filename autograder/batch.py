@@ -48,7 +48,7 @@ from autograder.grading import (
 )
 from autograder.sandbox import choose_isolation
 from autograder.notebooks import write_text_atomically
-from autograder.restore import grade_ids
+from autograder.restore import canonical_notebook_name, grade_ids
 from autograder.submissions import (
     Course,
     Submitted,
@@ -155,12 +155,25 @@ class _Task:
     note: str = ""
 
 
+def _recognised(data: bytes, assignment: str, course: Course, ids: dict[str, list[str]]) -> str | None:
+    """The notebook of ``assignment`` that a wrongly named file is, by its grade ids; None when not exactly one."""
+    try:
+        found = grade_ids(nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4))
+    except Exception:  # not a notebook at all: the caller records it as invalid
+        return None
+    candidates = [name for name in course.notebooks(assignment) if found & set(ids[f"{assignment}/{name}"])]
+    return candidates[0] if len(candidates) == 1 else None
+
+
 def _choose(files: list[Submitted], notebook: str) -> tuple[Submitted, str]:
     """Pick one file when several map to the same notebook: the exact name, else the newest."""
     exact = [f for f in files if f.file_name == f"{notebook}.ipynb"]
     chosen = exact[0] if exact else max(files, key=lambda f: f.path.stat().st_mtime)
     others = [f.file_name for f in files if f is not chosen]
     note = f"also submitted {', '.join(others)}; graded {chosen.file_name}" if others else ""
+    if canonical_notebook_name(chosen.file_name).lower() != notebook.lower():
+        note = "; ".join(part for part in (f"submitted as {chosen.file_name}, recognised as {notebook}.ipynb by its "
+                                           "cells; name it so next time", note) if part)
     return chosen, note
 
 
@@ -178,6 +191,7 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
     """
     tasks: list[_Task] = []
     grouped: dict[tuple[str, str, str], list[Submitted]] = {}
+    attempted: set[tuple[str, str]] = set()
     ids = {f"{a}/{n}": sorted(grade_ids(nbformat.read(p, as_version=4))) for (a, n), p in course.sources.items()}
     for name, reason in sorted((refused or {}).items()):
         student, assignment, entry = (["(archive)", ""] + name.split("/", 2))[-3:]
@@ -190,12 +204,16 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
                                   settings))
             continue
         notebook, reason = match(submitted, course)
+        data = read_submitted(submitted.path)
         if reason:
-            tasks.append(_invalid(submitted.student, submitted.assignment, submitted.file_name,
-                                  read_submitted(submitted.path), reason, settings))
+            notebook = _recognised(data, submitted.assignment, course, ids)
+        if notebook is None:
+            tasks.append(_invalid(submitted.student, submitted.assignment, submitted.file_name, data, reason, settings))
+            if submitted.assignment in course.assignments():
+                attempted.add((submitted.student, submitted.assignment))
             continue
         grouped.setdefault((submitted.student, submitted.assignment, notebook), []).append(submitted)
-    pairs = {(s, a) for s, a, _ in grouped}
+    pairs = {(s, a) for s, a, _ in grouped} | attempted
     for student, assignment in sorted(pairs):
         for notebook in course.notebooks(assignment):
             source_text = course.sources[(assignment, notebook)].read_text(encoding="utf-8")

@@ -375,6 +375,32 @@ def test_an_unsubmitted_notebook_gets_a_missing_row_and_a_broken_one_an_invalid_
                     (fixtures.OTHER_ASSIGNMENT, "Part1_Other"): ("0", "1", "invalid")}
 
 
+@pytest.mark.notebook
+def test_a_misnamed_notebook_is_graded_as_the_one_its_cells_are_and_an_unknown_file_costs_no_notebook(tmp_path):
+    fixtures.write_course(tmp_path / "course")
+    extra = tmp_path / "course" / fixtures.ASSIGNMENT / "solutions" / "Part2_Extra.ipynb"
+    nbformat.write(fixtures.other_source_notebook(), extra)
+    course = course_from_sources(sorted((tmp_path / "course").glob("lab*/solutions/*.ipynb")))
+    submissions = tmp_path / "submissions"
+    misnamed = submissions / "renamed" / fixtures.ASSIGNMENT / "my answers.ipynb"
+    misnamed.parent.mkdir(parents=True)
+    misnamed.write_bytes(fixtures.CASES["full"]().data)
+    stray = submissions / "stray" / fixtures.ASSIGNMENT / "scratch.ipynb"
+    stray.parent.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), stray)
+    grade_batch(submissions, tmp_path / "out", course, workers=1, settings=SETTINGS, show_progress=False)
+    rows = {(r["student_id"], r["notebook"]): (r["score"], r["max_score"], r["status"], r["detail"])
+            for r in _rows(tmp_path / "out")}
+    assert rows[("renamed", "Part1_Fixture")][:3] == ("10", "10", "ok")
+    assert "submitted as my answers.ipynb, recognised as Part1_Fixture.ipynb" in rows[("renamed", "Part1_Fixture")][3]
+    assert rows[("renamed", "Part2_Extra")][:3] == ("0", "1", "missing")
+    assert rows[("stray", "scratch.ipynb")][:3] == ("0", "0", "invalid")
+    assert "is not a notebook of" in rows[("stray", "scratch.ipynb")][3]
+    assert rows[("stray", "Part1_Fixture")][:3] == ("0", "10", "missing")
+    assert rows[("stray", "Part2_Extra")][:3] == ("0", "1", "missing")
+    assert len(rows) == 5
+
+
 def _scratch_in_use(folder: Path) -> bool:
     """True when a live grader holds the lock of this scratch folder (other tests run batches in parallel)."""
     import fcntl
