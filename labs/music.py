@@ -120,6 +120,116 @@ def load_tunes(include_ryans: bool = False) -> list[str]:
     return tunes
 
 
+#: Notes per shingle when comparing tunes: eight notes is about one bar of a jig or reel.
+SHINGLE_NOTES = 8
+#: A tune sharing at least this share of its shingles with one earlier tune is the same tune again.
+DUPLICATE_SHARE = 0.8
+#: A held-out tune may share less than this share of its shingles with any one training tune.
+HELD_OUT_MAX_SHARE = 0.5
+
+_BODY_NOISE = re.compile(r'"[^"]*"|![^!]*!|\+[^+\s]*\+|\[[A-Za-z]:[^\]]*\]|%.*$', re.MULTILINE)
+_NOTE = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-g])([,']*)")
+
+
+def tune_header(tune: str, field: str) -> str:
+    """The first value of header ``field`` (one letter, e.g. ``"X"``) in ``tune``, or ``""``."""
+    for line in tune.splitlines():
+        if line.startswith(f"{field}:"):
+            return line[2:].strip()
+        if line.startswith("K:"):
+            break
+    return ""
+
+
+def note_names(tune: str) -> list[str]:
+    """The notes of a tune's body as written (accidental, letter, octave marks), durations and chords left out."""
+    lines = tune.splitlines()
+    body_start = next((index + 1 for index, line in enumerate(lines) if line.startswith("K:")), 0)
+    body = _BODY_NOISE.sub(" ", "\n".join(lines[body_start:]))
+    return [match.group(0) for match in _NOTE.finditer(body)]
+
+
+def note_shingles(tune: str, size: int = SHINGLE_NOTES) -> set[tuple[str, ...]]:
+    """Every run of ``size`` consecutive notes in the tune, as a set of tuples."""
+    notes = note_names(tune)
+    return {tuple(notes[start:start + size]) for start in range(len(notes) - size + 1)}
+
+
+class _ShingleIndex:
+    """Which tunes hold each shingle, to find the tune sharing most of a given tune's shingles quickly."""
+
+    def __init__(self) -> None:
+        self.holders: dict[tuple[str, ...], list[int]] = {}
+
+    def add(self, number: int, shingles: set[tuple[str, ...]]) -> None:
+        for shingle in shingles:
+            self.holders.setdefault(shingle, []).append(number)
+
+    def largest_share(self, shingles: set[tuple[str, ...]], exclude: int | None = None) -> float:
+        """The largest share of ``shingles`` that a single indexed tune (other than ``exclude``) holds; 0 when none."""
+        if not shingles:
+            return 0.0
+        counts: dict[int, int] = {}
+        for shingle in shingles:
+            for number in self.holders.get(shingle, ()):
+                if number != exclude:
+                    counts[number] = counts.get(number, 0) + 1
+        return max(counts.values(), default=0) / len(shingles)
+
+
+def deduplicate(tunes: Sequence[str]) -> tuple[list[str], int]:
+    """Drop tunes that repeat an earlier one; return (kept tunes in order, number dropped).
+
+    A tune repeats an earlier one when both have the same ``X:`` number and title
+    (music21's O'Neill files overlap), or when at least :data:`DUPLICATE_SHARE` of its
+    8-note runs appear in one earlier tune (the same tune under another number).
+    """
+    kept: list[str] = []
+    seen_headers: set[tuple[str, str]] = set()
+    index = _ShingleIndex()
+    for tune in tunes:
+        header = (tune_header(tune, "X"), tune_title(tune))
+        shingles = note_shingles(tune)
+        if header in seen_headers or index.largest_share(shingles) >= DUPLICATE_SHARE:
+            continue
+        seen_headers.add(header)
+        index.add(len(kept), shingles)
+        kept.append(tune)
+    return kept, len(tunes) - len(kept)
+
+
+def split_held_out(tunes: Sequence[str], count: int, seed: int = 0,
+                   extra_training: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """Choose ``count`` held-out tunes that no training tune gives away; return (held out, training).
+
+    Tunes are taken in a random order (``seed``); a candidate joins the held-out set only
+    if less than :data:`HELD_OUT_MAX_SHARE` of its 8-note runs appear in any one other
+    tune of ``tunes`` or of ``extra_training`` (e.g. Ryan's collection), and otherwise
+    trains. Training tunes are the rest of ``tunes`` in their order, then ``extra_training``.
+    Raises ValueError when fewer than ``count`` tunes qualify.
+    """
+    if count < 0 or count > len(tunes):
+        raise ValueError(f"count must be between 0 and the {len(tunes)} tunes given, got {count}.")
+    shingles = [note_shingles(tune) for tune in tunes]
+    index = _ShingleIndex()
+    for number, tune_shingles in enumerate(shingles):
+        index.add(number, tune_shingles)
+    for number, tune in enumerate(extra_training):
+        index.add(len(tunes) + number, note_shingles(tune))
+    held_out: list[int] = []
+    for number in np.random.default_rng(seed).permutation(len(tunes)):
+        if len(held_out) == count:
+            break
+        if shingles[number] and index.largest_share(shingles[number], exclude=number) < HELD_OUT_MAX_SHARE:
+            held_out.append(int(number))
+    if len(held_out) < count:
+        raise ValueError(f"only {len(held_out)} tunes share less than half their notes with every other tune; "
+                         f"ask for at most that many.")
+    chosen = set(held_out)
+    training = [tune for number, tune in enumerate(tunes) if number not in chosen] + list(extra_training)
+    return [tunes[number] for number in held_out], training
+
+
 def join_tunes(tunes: Sequence[str]) -> str:
     """Join tunes into one training text, separated (and terminated) by a blank line."""
     return "".join(tune + TUNE_SEPARATOR for tune in tunes)

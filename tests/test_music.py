@@ -154,3 +154,46 @@ def test_midi_export_works_on_tunes_with_a_shared_time_signature(corpus, tmp_pat
 def test_midi_export_of_a_broken_tune_raises_value_error(tmp_path):
     with pytest.raises(ValueError):
         music.write_midi("X:1\nK:C\nzzz|", tmp_path / "broken.mid")
+
+
+REEL = "X:5\nT:The Reel\nM:4/4\nL:1/8\nK:D\n|:\"D\"DFAd fdAF|GBdg fdAF|DFAd fdAF|EFGA B2A2:|"
+JIG = "X:6\nT:The Jig\nM:6/8\nL:1/8\nK:G\n|:GAB cBA|BAG ABc|dcB AGF|G3 G3:|"
+
+
+def test_note_names_keep_pitch_and_accidentals_but_not_chords_durations_or_decorations():
+    tune = "X:1\nT:t\nK:C\n\"Am\"^c2 !trill!_B, d'3/2 [K:G] =f % a comment with A B C\n"
+    assert music.note_names(tune) == ["^c", "_B,", "d'", "=f"]
+
+
+def test_deduplicate_drops_a_repeated_file_entry_and_a_renumbered_copy_but_keeps_new_tunes():
+    renumbered = REEL.replace("X:5", "X:99").replace("The Reel", "Another Name").replace("A2:|", "AF:|")
+    kept, dropped = music.deduplicate([REEL, JIG, REEL, renumbered])
+    assert (kept, dropped) == ([REEL, JIG], 2)
+
+
+def test_the_oneill_corpus_has_overlapping_entries_and_deduplicating_leaves_one_of_each(corpus):
+    kept, dropped = music.deduplicate(corpus)
+    assert dropped > 0 and len(kept) + dropped == len(corpus)
+    headers = [(music.tune_header(tune, "X"), music.tune_title(tune)) for tune in kept]
+    assert len(set(headers)) == len(headers)
+
+
+def test_no_held_out_tune_shares_half_its_notes_with_a_training_tune_ryans_included(corpus):
+    tunes, _ = music.deduplicate(corpus)
+    held_out, training = music.split_held_out(tunes, 100, seed=0,
+                                              extra_training=music.load_collection("ryansMammoth"))
+    assert len(held_out) == 100 and len(training) == len(tunes) - 100 + 1059
+    index = music._ShingleIndex()
+    for number, tune in enumerate(training):
+        index.add(number, music.note_shingles(tune))
+    shares = [index.largest_share(music.note_shingles(tune)) for tune in held_out]
+    assert max(shares) < music.HELD_OUT_MAX_SHARE, f"a held-out tune shares {max(shares):.0%} with a training tune"
+    assert held_out == music.split_held_out(tunes, 100, seed=0,
+                                            extra_training=music.load_collection("ryansMammoth"))[0]
+
+
+def test_split_held_out_refuses_more_tunes_than_qualify():
+    with pytest.raises(ValueError, match="ask for at most"):
+        music.split_held_out([REEL, REEL.replace("X:5", "X:7")], 1)
+    with pytest.raises(ValueError, match="between 0 and the 2 tunes"):
+        music.split_held_out([REEL, JIG], 3)
