@@ -394,6 +394,75 @@ def tune_notes(tune: str, expand_repeats: bool = True) -> TuneNotes:
 
 
 @dataclass(frozen=True)
+class TuneForm:
+    """Whether a tune keeps its metre and key (see :func:`tune_form`)."""
+
+    inner_bars: int
+    inner_bars_right: int
+    ends_on_tonic: bool
+    in_key_share: float
+
+    @property
+    def bars_right_share(self) -> float:
+        """Share of inner bars whose length is the metre's (1.0 for a tune without inner bars)."""
+        return self.inner_bars_right / self.inner_bars if self.inner_bars else 1.0
+
+
+def _ends_section(measure) -> bool:
+    from music21 import bar
+
+    right = measure.rightBarline
+    return right is not None and (isinstance(right, bar.Repeat) or right.type in ("double", "final", "light-heavy"))
+
+
+def _starts_section(measure) -> bool:
+    from music21 import bar
+
+    return isinstance(measure.leftBarline, bar.Repeat)
+
+
+def tune_form(tune: str) -> TuneForm:
+    """Check a tune's bars against its metre, its notes against its key, and its last note.
+
+    Inner bars are all bars but the first and last, the bars that end a section
+    (a repeat or a double bar) and the bars that start one, where ABC allows a
+    pickup and the short bar that completes it. A bar is right when its notes
+    last exactly one bar of the time signature in force. ``in_key_share`` is the
+    share of notes whose pitch class belongs to the ``K:`` key's scale (its mode
+    included); ``ends_on_tonic`` says whether the last note is the key's tonic.
+
+    Raises:
+        ValueError: if the tune does not parse, has no bars or no time signature.
+    """
+    from music21 import key, meter
+
+    score = parse_tune(tune)
+    part = (list(score.parts) or [score])[0]
+    measures = list(part.getElementsByClass("Measure"))
+    signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
+    if not measures or not signatures:
+        raise ValueError("The tune has no bars or no metre (M: field) to check them against.")
+    inner = right = 0
+    for number, measure in enumerate(measures):
+        previous = measures[number - 1] if number else None
+        if number in (0, len(measures) - 1) or _ends_section(measure) or _starts_section(measure) or (
+                previous is not None and _ends_section(previous)):
+            continue
+        signature = measure.getContextByClass(meter.TimeSignature) or signatures[0]
+        inner += 1
+        right += abs(measure.duration.quarterLength - signature.barDuration.quarterLength) < 1e-6
+    notes = [element for element in score.flatten().notes if element.quarterLength > 0 and hasattr(element, "pitches")]
+    keys = list(score.recurse().getElementsByClass(key.KeySignature))
+    tune_key = keys[0] if keys else key.Key("C")
+    tune_key = tune_key if isinstance(tune_key, key.Key) else tune_key.asKey()
+    scale = {pitch.pitchClass for pitch in tune_key.getPitches()}
+    pitch_classes = [pitch.pitchClass for element in notes for pitch in element.pitches]
+    in_key = sum(pitch in scale for pitch in pitch_classes) / len(pitch_classes) if pitch_classes else 0.0
+    last = notes[-1].pitches[-1].pitchClass if notes else None
+    return TuneForm(inner, int(right), last == tune_key.tonic.pitchClass, float(in_key))
+
+
+@dataclass(frozen=True)
 class TuneCheck:
     """Result of :func:`check_tune`: whether a tune is usable, and why not."""
 

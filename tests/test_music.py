@@ -197,3 +197,24 @@ def test_split_held_out_refuses_more_tunes_than_qualify():
         music.split_held_out([REEL, REEL.replace("X:5", "X:7")], 1)
     with pytest.raises(ValueError, match="between 0 and the 2 tunes"):
         music.split_held_out([REEL, JIG], 3)
+
+
+def test_tune_form_counts_inner_bars_of_the_wrong_length_but_allows_pickups_and_section_ends():
+    tune = "X:1\nT:t\nM:4/4\nL:1/4\nK:G\nD|GABc|dcB|ABcd|GABc|d3:|\n"
+    form = music.tune_form(tune)
+    # The pickup D and the closing d3 (its complement) are not inner bars; dcB is one beat short.
+    assert (form.inner_bars, form.inner_bars_right) == (4, 3)
+    assert form.bars_right_share == pytest.approx(3 / 4)
+
+
+def test_tune_form_reads_the_last_note_against_the_tonic_and_notes_against_the_mode():
+    dorian = music.tune_form("X:1\nT:t\nM:4/4\nL:1/4\nK:ADor\nABcd|efga|gfed|cBA2|]\n")
+    assert dorian.ends_on_tonic and dorian.in_key_share == 1.0
+    sharp = music.tune_form("X:1\nT:t\nM:4/4\nL:1/4\nK:C\nCDEF|^FGAB|c4|B4|]\n")
+    assert not sharp.ends_on_tonic
+    assert sharp.in_key_share == pytest.approx(9 / 10)
+
+
+def test_tune_form_without_a_metre_is_a_value_error():
+    with pytest.raises(ValueError, match="no metre"):
+        music.tune_form("X:1\nT:t\nL:1/4\nK:C\nCDEF GABc\n")
