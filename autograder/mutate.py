@@ -240,7 +240,7 @@ def mutate(root: Path, notebooks: list[str], out: Path, *, workers: int | None =
            show_progress: bool = True) -> list[NotebookReport]:
     """Grade every declared mutant (and both baselines) of the chosen notebooks; one report per notebook.
 
-    ``out`` keeps the batch (its ledger makes the next run grade only what changed).
+    ``out/<Stem>/`` keeps each notebook's batch (its ledger makes the next run grade only what changed).
     Raises ValueError for an unknown notebook, a broken catalogue, or no mutant left by ``only``.
     """
     from autograder.batch import Ledger, Settings, grade_batch
@@ -249,38 +249,44 @@ def mutate(root: Path, notebooks: list[str], out: Path, *, workers: int | None =
 
     sources = _select(solution_sources(root), notebooks)
     only = list(only or [])
-    written = write_submissions(sources, Path(out) / "submissions", only, sample)
-    if only and not any(written.values()):
-        raise ValueError(f"no mutant is called {', '.join(only)} in {', '.join(s.stem for s in sources)}.")
-    course = course_from_sources(sources)
-    grade_batch(Path(out) / "submissions", Path(out) / "graded", course, workers, Settings(sandbox=sandbox), force,
-                show_progress=show_progress)
-    ledger = Ledger(Path(out) / "graded" / ".grading" / "ledger.jsonl")
     reports = []
-    for source, mutants in written.items():
-        assignment = source.parent.parent.name
-
-        results = {student: entry for (student, lab, stem), entry in ledger.latest.items()
-                   if (lab, stem) == (assignment, source.stem)}
-        report = NotebookReport(source.stem, assignment, _solution_problem(results.get(SOLUTION_STUDENT)),
-                                _blank_problem(results.get(BLANK_STUDENT)))
-        todos = {grade_id: TodoReport(source.stem, grade_id)
-                 for grade_id in answer_cells(nbformat.read(source, as_version=4))}
-        for mutant in mutants:
-            todo = todos[mutant.grade_id]
-            todo.mutants += 1
-            graded = results.get(mutant.name)
-            if graded is None or graded["status"] == "error":
-                todo.not_graded.append(mutant.name)
-            elif graded["score"] < graded["max_score"]:
-                todo.caught.append(mutant.name)
-                report.caught_by[mutant.name] = [grade_id for grade_id, (points, available) in graded["tests"].items()
-                                                 if points < available] or [graded["status"]]
-            else:
-                todo.survivors.append(mutant.name)
-        report.todos = [todo for todo in todos.values() if todo.mutants or not (only or sample)]
-        reports.append(report)
+    for source in sources:
+        # One folder per notebook: runs on different notebooks never share a batch or a ledger.
+        folder = Path(out) / source.stem
+        written = write_submissions([source], folder / "submissions", only, sample)
+        if only and not written[source]:
+            continue
+        grade_batch(folder / "submissions", folder / "graded", course_from_sources([source]), workers,
+                    Settings(sandbox=sandbox), force, show_progress=show_progress)
+        reports.append(_report(source, written[source], Ledger(folder / "graded" / ".grading" / "ledger.jsonl"),
+                               bool(only or sample)))
+    if only and not reports:
+        raise ValueError(f"no mutant is called {', '.join(only)} in {', '.join(s.stem for s in sources)}.")
     return reports
+
+
+def _report(source: Path, mutants: list[Mutant], ledger, chosen: bool) -> NotebookReport:
+    """The report of one notebook from its batch's ledger; ``chosen``: only TODOs with mutants are listed."""
+    assignment = source.parent.parent.name
+    results = {student: entry for (student, lab, stem), entry in ledger.latest.items()
+               if (lab, stem) == (assignment, source.stem)}
+    report = NotebookReport(source.stem, assignment, _solution_problem(results.get(SOLUTION_STUDENT)),
+                            _blank_problem(results.get(BLANK_STUDENT)))
+    todos = {grade_id: TodoReport(source.stem, grade_id) for grade_id in answer_cells(nbformat.read(source, as_version=4))}
+    for mutant in mutants:
+        todo = todos[mutant.grade_id]
+        todo.mutants += 1
+        graded = results.get(mutant.name)
+        if graded is None or graded["status"] == "error":
+            todo.not_graded.append(mutant.name)
+        elif graded["score"] < graded["max_score"]:
+            todo.caught.append(mutant.name)
+            report.caught_by[mutant.name] = [grade_id for grade_id, (points, available) in graded["tests"].items()
+                                             if points < available] or [graded["status"]]
+        else:
+            todo.survivors.append(mutant.name)
+    report.todos = [todo for todo in todos.values() if todo.mutants or not chosen]
+    return report
 
 
 def format_reports(reports: list[NotebookReport]) -> str:

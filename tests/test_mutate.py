@@ -150,7 +150,7 @@ def test_mutate_grades_every_mutant_and_both_baselines_and_names_the_survivor(tm
     assert report.problems == [f"{fixtures.NOTEBOOK}: same-square (square) survives: it scores full marks"]
 
     # The command prints the table, exits 1 for the survivor, and grades nothing again (the ledger caches).
-    ledger = tmp_path / "out" / "graded" / ".grading" / "ledger.jsonl"
+    ledger = tmp_path / "out" / fixtures.NOTEBOOK / "graded" / ".grading" / "ledger.jsonl"
     lines = ledger.read_text().count("\n")
     code = mutate_command(tmp_path / "course", [fixtures.NOTEBOOK], tmp_path / "out", workers=2, sandbox=SANDBOX,
                           only=[], force=False, as_json=True)
@@ -180,7 +180,7 @@ def test_mutate_flags_a_solution_below_full_marks_and_a_blank_that_earns_points(
     assert report.blank == "earns points for test_square (2)"
     assert [todo.grade_id for todo in report.todos] == ["clip_unit"], "--mutant keeps only that mutant's TODO"
     assert {SOLUTION_STUDENT, BLANK_STUDENT, "a"} == {
-        path.name for path in (tmp_path / "out" / "submissions").iterdir()}
+        path.name for path in (tmp_path / "out" / fixtures.NOTEBOOK / "submissions").iterdir()}
 
 
 def test_mutate_refuses_an_unknown_notebook_or_mutant_in_one_sentence(tmp_path, capsys):
