@@ -28,7 +28,14 @@ from pathlib import Path
 import nbformat
 
 from autograder import guard
-from autograder.notebooks import INJECTED_TAG, inject_small_values, is_graded, nbgrader_metadata, parse_notebook
+from autograder.notebooks import (
+    INJECTED_TAG,
+    inject_small_values,
+    is_graded,
+    nbgrader_metadata,
+    parse_notebook,
+    settle_outputs,
+)
 from autograder.restore import grade_ids, restore
 from autograder.sandbox import (
     Isolation,
@@ -243,7 +250,7 @@ async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation)
     finally:
         atexit.unregister(client._cleanup_kernel)
         await _shutdown(client, manager)
-    return _Run(notebook, executed, dict(client.reply_status), status, detail)
+    return _Run(settle_outputs(notebook, client.widget_state), executed, dict(client.reply_status), status, detail)
 
 
 async def _shutdown(client, manager) -> None:

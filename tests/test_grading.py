@@ -610,3 +610,14 @@ def test_hidden_tests_cannot_be_printed_from_the_history_or_line_cache_in_any_ba
     decoded = "".join(base64.b64decode(token + "=" * (-len(token) % 4)).decode(errors="replace") for token in tokens)
     assert "square" in decoded or "def " in decoded, "the decoded history holds nothing at all"
     assert not any(snippet in decoded for snippet in HIDDEN_SNIPPETS + ["test_square"])
+
+
+@pytest.mark.notebook
+def test_the_graded_notebook_shows_each_output_as_its_last_redraw_left_it(tmp_path):
+    outcome = _grade_full_answers_with("for step in range(3):\n    print(f'\\rstep {step}', end='')\nprint(' done')",
+                                       tmp_path)
+    assert outcome.result.score == 10
+    notebook = nbformat.reads(outcome.notebook_json, as_version=4)
+    shown = [output["text"] for cell in notebook.cells if "for step in range(3)" in cell.source
+             for output in cell.outputs]
+    assert shown == ["step 2 done\n"]
