@@ -59,6 +59,8 @@ from autograder.submissions import (
     read_submitted,
 )
 
+#: Said in the detail of every row graded with ``--sandbox none`` (graded again once isolation is available).
+UNISOLATED_NOTE = "graded without isolation (--sandbox none)"
 CSV_HEADER = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail"]
 GRADER_VERSION = "1"
 
@@ -225,6 +227,8 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
                                    result=GradeResult(0.0, total, "missing", reason)))
                 continue
             chosen, note = _choose(files, notebook)
+            if settings.sandbox == "none":
+                note = "; ".join(part for part in (note, UNISOLATED_NOTE) if part)
             data = read_submitted(chosen.path)
             others = {key: value for key, value in ids.items() if key != f"{assignment}/{notebook}"}
             job = GradeJob(submission=data, source_text=source_text, notebook_name=notebook, other_notebooks=others,

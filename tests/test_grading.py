@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 import grading_fixtures as fixtures
-from autograder.batch import SCRATCH_PREFIX, Ledger, Settings, grade_batch
+from autograder.batch import SCRATCH_PREFIX, UNISOLATED_NOTE, Ledger, Settings, grade_batch
 from autograder.feedback import scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
 from autograder.restore import canonical_notebook_name, restore
@@ -621,3 +621,21 @@ def test_the_graded_notebook_shows_each_output_as_its_last_redraw_left_it(tmp_pa
     shown = [output["text"] for cell in notebook.cells if "for step in range(3)" in cell.source
              for output in cell.outputs]
     assert shown == ["step 2 done\n"]
+
+
+@pytest.mark.notebook
+def test_a_row_graded_without_isolation_says_so_and_is_graded_again_with_isolation(tmp_path):
+    course = _course(tmp_path)
+    _write_submissions(tmp_path / "submissions", ["full"])
+    unisolated = Settings(notebook_timeout=40, cell_timeout=8, sandbox="none")
+    grade_batch(tmp_path / "submissions", tmp_path / "out", course, workers=1, settings=unisolated,
+                show_progress=False)
+    (row,) = [r for r in _rows(tmp_path / "out") if r["notebook"] == fixtures.NOTEBOOK]
+    assert UNISOLATED_NOTE in row["detail"] and row["score"] == "10"
+    if not isolation_available():
+        pytest.skip(NO_ISOLATION)
+    summary = grade_batch(tmp_path / "submissions", tmp_path / "out", course, workers=1, settings=SETTINGS,
+                          show_progress=False)
+    assert summary.graded == 1, "a row graded without isolation must be graded again when isolation exists"
+    (row,) = [r for r in _rows(tmp_path / "out") if r["notebook"] == fixtures.NOTEBOOK]
+    assert UNISOLATED_NOTE not in row["detail"] and row["score"] == "10"
