@@ -218,3 +218,14 @@ def test_tune_form_reads_the_last_note_against_the_tonic_and_notes_against_the_m
 def test_tune_form_without_a_metre_is_a_value_error():
     with pytest.raises(ValueError, match="no metre"):
         music.tune_form("X:1\nT:t\nL:1/4\nK:C\nCDEF GABc\n")
+
+
+def test_summarize_forms_pools_bars_counts_unreadable_tunes_and_plots_one_bar_per_set():
+    good = "X:1\nT:t\nM:4/4\nL:1/4\nK:C\nC|CDEF|GABc|dcBA|G3:|\n"
+    short = "X:2\nT:t\nM:4/4\nL:1/4\nK:C\nC|CDEF|GAB|dcBA|G3:|\n"
+    summary = music.summarize_forms([good, short, "not a tune"])
+    assert (summary.tunes, summary.unreadable) == (2, 1)
+    assert summary.bars_right_share == pytest.approx(5 / 6)
+    assert summary.every_bar_right_share == 0.5 and summary.tonic_ending_share == 0.0
+    figure = music.plot_tune_forms({"real": summary, "generated": summary})
+    assert len(figure.axes[0].patches) == 8
