@@ -120,3 +120,8 @@ def test_checking_lets_a_passing_block_through(capsys):
     with checks.checking("block"):
         checks.check(True, "inside")
     assert capsys.readouterr().out == "[PASS] inside\n"
+
+
+def test_checking_lets_an_unwritten_todo_say_so_itself():
+    with pytest.raises(NotImplementedError, match="write get_batch"), checks.checking("get_batch"):
+        raise NotImplementedError("write get_batch")

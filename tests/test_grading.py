@@ -298,11 +298,12 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
     rows = {(r["student_id"], r["notebook"]): r for r in _rows(out)}
     expected = {("full", "Part1_Fixture"): ("10", "ok"), ("partial", "Part1_Fixture"): ("7", "ok"),
                 ("blank", "Part1_Fixture"): ("0", "ok"), ("invalid_json", "Part1_Fixture"): ("0", "invalid"),
-                ("odd_file_name", "my homework.ipynb"): ("0", "invalid"),
+                ("odd_file_name", "Part1_Fixture"): ("10", "ok"),
                 ("stderr_warnings", "Part1_Fixture"): ("10", "ok"), ("colab_copy", "Part1_Fixture"): ("5", "ok")}
     assert {key: (r["score"], r["status"]) for key, r in rows.items()} == expected
     assert all(r["max_score"] == "10" for k, r in rows.items() if k[1] == "Part1_Fixture")
-    assert summary.graded == 6 and summary.rows == 7
+    assert "recognised as Part1_Fixture.ipynb" in rows[("odd_file_name", "Part1_Fixture")]["detail"]
+    assert summary.graded == 7 and summary.rows == 7
     assert (submissions / "colab_copy" / fixtures.ASSIGNMENT / "numpy.py").exists()
     assert (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes() == full_before
 
