@@ -18,10 +18,8 @@ Data sets
   map can be checked against the opacity's box.
 
 Class activation maps (Zhou et al., "Learning Deep Features for Discriminative
-Localization", CVPR 2016): for a network whose last convolution feeds a global
-average pooling and one dense layer, the map for class ``c`` is
-``sum_k w[k, c] * F_k(x, y)``, the feature maps weighted by that class's dense
-weights, upsampled to the input size.
+Localization", CVPR 2016) are computed by the student in Part 3; this module only
+scores them (:func:`cam_peaks`, :func:`cam_hits`) and draws them (:func:`plot_cam`).
 
 All images here are float32 arrays in [0, 1] of shape (N, H, W, 1); labels are
 int64 arrays of shape (N,). Boxes are int arrays (top, left, bottom, right) in
@@ -335,32 +333,6 @@ def load_chest_xrays(
         raise ValueError(f"source must be 'generated' or 'pneumoniamnist', got {source!r}.")
     print(dataset.describe())
     return dataset
-
-
-def class_activation_map(
-    features: np.ndarray, weights: np.ndarray, class_index: int, output_size: tuple[int, int]
-) -> np.ndarray:
-    """Reference class activation map for one image.
-
-    Args:
-        features: last-convolution feature maps, shape (h, w, C).
-        weights: dense-layer kernel, shape (C, num_classes).
-        class_index: which class's weights to use.
-        output_size: (H, W) of the input image.
-
-    Returns:
-        float32 array (H, W): ``features @ weights[:, class_index]``, bilinearly upsampled.
-    """
-    features = np.asarray(features, dtype=np.float64)
-    weights = np.asarray(weights, dtype=np.float64)
-    if features.ndim != 3 or weights.ndim != 2 or features.shape[-1] != weights.shape[0]:
-        raise ValueError(
-            f"features must be (h, w, C) and weights (C, classes) with the same C, got {features.shape} and {weights.shape}."
-        )
-    low_resolution = features @ weights[:, class_index]
-    row_matrix = resize_matrix(low_resolution.shape[0], output_size[0])
-    col_matrix = resize_matrix(low_resolution.shape[1], output_size[1])
-    return (row_matrix @ low_resolution @ col_matrix.T).astype(np.float32)
 
 
 def cam_peaks(cams: np.ndarray) -> np.ndarray:
