@@ -36,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import feedback, gradebook
+from autograder import feedback, gradebook, lms, report
 from autograder.grading import (
     DEFAULT_CELL_TIMEOUT,
     DEFAULT_NOTEBOOK_TIMEOUT,
@@ -91,6 +91,8 @@ class Summary:
     skipped: int = 0
     rows: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
+    #: Pairs flagged by the similarity check (None when it did not run).
+    similar_pairs: int | None = None
 
 
 class Ledger:
@@ -239,8 +241,12 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
     return tasks
 
 
-def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: GradeOutcome) -> dict:
-    """Write one result everywhere (gradebook, autograded notebook, feedback, Gradescope) then the ledger."""
+def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: GradeOutcome,
+            seconds: float | None = None) -> dict:
+    """Write one result everywhere (gradebook, autograded notebook, feedback, Gradescope) then the ledger.
+
+    ``seconds`` is how long the worker took to grade the notebook (None when no notebook ran).
+    """
     result = outcome.result
     detail = "; ".join(part for part in (task.note, result.detail) if part)
     feedback_path = out / "feedback" / task.student / task.assignment / f"{task.notebook}.html"
@@ -259,6 +265,8 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     entry = {"student_id": task.student, "assignment": task.assignment, "notebook": task.notebook,
              "score": result.score, "max_score": result.max_score, "status": result.status, "detail": detail,
              "hash": task.digest if result.status != "error" else "", "tests": outcome.tests}
+    if seconds is not None:
+        entry["seconds"] = round(seconds, 3)
     ledger.append(entry)
     rows = [e for (s, a, _), e in ledger.latest.items() if s == task.student and a == task.assignment]
     write_text_atomically(out / "gradescope" / task.student / task.assignment / "results.json",
@@ -277,8 +285,15 @@ def _die_with_parent() -> None:
 WORKER_RETRIES = 2
 
 
+def timed_grade_job(job: GradeJob) -> tuple[GradeOutcome, float]:
+    """:func:`grade_job` and the seconds it took, measured in the worker (queueing not included)."""
+    started = time.perf_counter()
+    outcome = grade_job(job)
+    return outcome, time.perf_counter() - started
+
+
 def _run_local(jobs: list[_Task], workers: int):
-    """Yield ``(task, outcome)`` as local worker processes finish them.
+    """Yield ``(task, outcome, seconds)`` as local worker processes finish them.
 
     A worker that dies (killed, out of memory, or by the kernel it ran) breaks the pool
     and fails every notebook still queued on it. Those notebooks are not the students'
@@ -288,38 +303,38 @@ def _run_local(jobs: list[_Task], workers: int):
     context = multiprocessing.get_context("spawn")
     retry: list[_Task] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
-        futures = {pool.submit(grade_job, task.job): task for task in jobs}
+        futures = {pool.submit(timed_grade_job, task.job): task for task in jobs}
         for future in as_completed(futures):
             try:
-                yield futures[future], future.result()
+                yield futures[future], *future.result()
             except Exception:
                 retry.append(futures[future])
     for task in retry:
         for attempt in range(1, WORKER_RETRIES + 1):
             with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_die_with_parent) as pool:
-                future = pool.submit(grade_job, task.job)
+                future = pool.submit(timed_grade_job, task.job)
                 try:
-                    outcome = future.result()
+                    outcome, seconds = future.result()
                     break
                 except Exception as error:
-                    outcome = _worker_error(task, error, attempt + 1)
-        yield task, outcome
+                    outcome, seconds = _worker_error(task, error, attempt + 1), None
+        yield task, outcome, seconds
 
 
 def _run_dask(jobs: list[_Task], scheduler: str):
-    """Yield ``(task, outcome)`` as a Dask cluster finishes them (Dask retries a lost worker's tasks)."""
+    """Yield ``(task, outcome, seconds)`` as a Dask cluster finishes them (Dask retries a lost worker's tasks)."""
     try:
         from dask.distributed import Client, as_completed as dask_completed
     except ImportError:
         raise ValueError("--scheduler needs Dask: pip install 'intro-deep-learning-labs[cluster]'.") from None
     with Client(scheduler, timeout="30s") as client:
-        futures = {client.submit(grade_job, task.job, pure=False, retries=WORKER_RETRIES): task for task in jobs}
+        futures = {client.submit(timed_grade_job, task.job, pure=False, retries=WORKER_RETRIES): task for task in jobs}
         for future in dask_completed(list(futures)):
             task = futures[future]
             try:
-                yield task, future.result()
+                yield task, *future.result()
             except Exception as error:
-                yield task, _worker_error(task, error, WORKER_RETRIES + 1)
+                yield task, _worker_error(task, error, WORKER_RETRIES + 1), None
 
 
 def _worker_error(task: _Task, error: BaseException, attempts: int) -> GradeOutcome:
@@ -385,8 +400,13 @@ def _new_scratch_root() -> tuple[Path, int]:
 
 def grade_batch(submissions: Path, out: Path, course: Course, workers: int | None = None,
                 settings: Settings | None = None, force: bool = False, scheduler: str | None = None,
-                show_progress: bool = True) -> Summary:
-    """Grade every notebook under ``submissions`` (folder or .zip) into ``out``; see the module docstring."""
+                show_progress: bool = True, similarity_threshold: float | None = None,
+                lms_id_column: str = lms.DEFAULT_ID_COLUMN) -> Summary:
+    """Grade every notebook under ``submissions`` (folder or .zip) into ``out``; see the module docstring.
+
+    Then write the class report ``report.html`` (with the similarity check when ``similarity_threshold``
+    is given, see :mod:`autograder.report`) and ``lms.csv`` (:mod:`autograder.lms`) from the whole ledger.
+    """
     from tqdm.auto import tqdm
 
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
@@ -419,10 +439,10 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
         preparing = preparer.submit(gradebook.prepare_course, out, course, assignments) if assignments else None
         try:
             results = _run_dask(jobs, scheduler) if scheduler else _run_local(jobs, workers) if jobs else []
-            for task, outcome in results:
+            for task, outcome, seconds in results:
                 if preparing is not None:
                     preparing.result()
-                _record(out, course, ledger, task, outcome)
+                _record(out, course, ledger, task, outcome, seconds)
                 summary.graded += 1
                 progress.update()
                 write_csv(out, ledger)
@@ -441,4 +461,9 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
             gradebook.export_nbgrader_csv(out)
     for entry in ledger.latest.values():
         summary.by_status[entry["status"]] = summary.by_status.get(entry["status"], 0) + 1
+    entries = list(ledger.latest.values())
+    graded = {entry["assignment"] for entry in entries}
+    lms.write_lms_csv(out, entries, {assignment: course.notebooks(assignment) for assignment in course.assignments()
+                                     if assignment in graded}, lms_id_column)
+    summary.similar_pairs = report.write_report(out, course, entries, similarity_threshold).similar_pairs
     return summary

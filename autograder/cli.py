@@ -20,16 +20,36 @@ def _print_summary(summary, out: Path) -> None:
     print(f"Graded {summary.graded} notebook(s), {summary.skipped} unchanged since the last run. "
           f"{summary.rows} row(s) in {out / 'grades.csv'} ({counts or 'none'}); "
           f"feedback in {out / 'feedback'}, gradebook {out / 'gradebook.db'}.")
+    pairs = "" if summary.similar_pairs is None else f" ({summary.similar_pairs} similar pair(s) flagged)"
+    print(f"Class report: {out / 'report.html'}{pairs}; LMS grades: {out / 'lms.csv'}.")
 
 
 def grade_command(submissions: Path, out: Path, *, root: Path, workers: int | None, cell_timeout: float | None,
-                  notebook_timeout: float | None, force: bool, scheduler: str | None, sandbox: str) -> int:
-    """``labs grade``: grade SUBMISSIONS into OUT; 0 once the batch completed, 2 for a usage error."""
+                  notebook_timeout: float | None, force: bool, scheduler: str | None, sandbox: str,
+                  similarity: bool = False, similarity_threshold: float | None = None,
+                  lms_id_column: str = "SIS User ID") -> int:
+    """``labs grade``: grade SUBMISSIONS into OUT; 0 once the batch completed, 2 for a usage error.
+
+    ``similarity_threshold`` alone also turns the similarity check on.
+    """
     from autograder.batch import Settings, grade_batch
+    from autograder.lms import check_id_column
     from autograder.sandbox import SandboxUnavailable, choose_isolation
+    from autograder.similarity import DEFAULT_THRESHOLD
 
     if workers is not None and workers < 1:
         print("labs grade: --workers must be at least 1.", file=sys.stderr)
+        return 2
+    if similarity_threshold is not None and not 0 <= similarity_threshold <= 1:
+        print(f"labs grade: --similarity-threshold must be between 0 and 1 (a share of the code), "
+              f"not {similarity_threshold:g}.", file=sys.stderr)
+        return 2
+    if similarity and similarity_threshold is None:
+        similarity_threshold = DEFAULT_THRESHOLD
+    try:
+        check_id_column(lms_id_column)
+    except ValueError as error:
+        print(f"labs grade: {error}", file=sys.stderr)
         return 2
     try:
         isolation = choose_isolation(sandbox)
@@ -47,7 +67,8 @@ def grade_command(submissions: Path, out: Path, *, root: Path, workers: int | No
         print("labs grade: warning: grading without a sandbox, as asked (--sandbox none).", file=sys.stderr)
     print(f"Student code runs with: {isolation.describe()}.")
     try:
-        summary = grade_batch(Path(submissions), Path(out), course, workers, settings, force, scheduler)
+        summary = grade_batch(Path(submissions), Path(out), course, workers, settings, force, scheduler,
+                              similarity_threshold=similarity_threshold, lms_id_column=lms_id_column)
     except ValueError as error:
         print(f"labs grade: {error}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ import copy
 import html
 import json
 import re
+from dataclasses import dataclass
 
 import nbformat
 
@@ -29,7 +30,8 @@ def _mentions_hidden(line: str, hidden: list[str]) -> bool:
     return bool(plain) and any(h in plain or (len(plain) > 8 and plain in h) for h in hidden)
 
 
-def _scrub_text(text: str, hidden: list[str]) -> str:
+def scrub_text(text: str, hidden: list[str]) -> str:
+    """``text`` with every line that quotes one of the ``hidden`` test lines replaced by a placeholder."""
     return "\n".join(HIDDEN_LINE if _mentions_hidden(line, hidden) else line for line in text.split("\n"))
 
 
@@ -47,10 +49,10 @@ def scrub_hidden_tests(notebook: nbformat.NotebookNode, source: nbformat.Noteboo
             continue
         for output in cell.outputs:
             if output.output_type == "error":
-                output.traceback = [_scrub_text(entry, hidden) for entry in output.traceback]
-                output.evalue = _scrub_text(output.evalue, hidden)
+                output.traceback = [scrub_text(entry, hidden) for entry in output.traceback]
+                output.evalue = scrub_text(output.evalue, hidden)
             elif output.output_type == "stream":
-                output.text = _scrub_text(output.text, hidden)
+                output.text = scrub_text(output.text, hidden)
     return scrubbed
 
 
@@ -65,23 +67,79 @@ def invalid_feedback_html(student: str, notebook: str, status: str, detail: str)
     )
 
 
-def gradescope_results(rows: list[dict]) -> str:
+@dataclass(frozen=True)
+class CellReport:
+    """What one graded test cell tells the student on Gradescope; never any hidden test's text or message.
+
+    ``hidden``: the cell holds hidden tests, so its entry waits until grades are
+    published; ``visible_result``: how its visible checks went, as the student
+    would see it running the released cell ("passed", "failed: <error>", "not run");
+    ``output``: the text of its entry.
+    """
+
+    hidden: bool
+    visible_result: str
+    output: str
+
+
+#: Parts of a row's detail that would tell a hidden test's result before grades are published.
+_SCORE_NOTES = ("failed tests:", "all tests passed")
+
+
+def _notes(detail: str) -> list[str]:
+    """The parts of a row's detail that say nothing about which tests failed (repairs, time limits, crashes)."""
+    return [part for part in detail.split("; ") if part and not part.startswith(_SCORE_NOTES)]
+
+
+def _report_summary(rows: list[dict], reports: dict[tuple[str, str], CellReport]) -> str:
+    """The submission's top-level text: per notebook its repairs and each test's visible checks, no hidden result."""
+    lines = []
+    for row in rows:
+        lines.append(f"{row['notebook']}: {'graded' if row['tests'] else 'not graded'} ({row['status']})")
+        lines += [f"  note: {note}" for note in _notes(row["detail"])]
+        for grade_id, (_, available) in row["tests"].items():
+            report = reports.get((row["notebook"], grade_id))
+            if report is None:
+                continue
+            later = "; hidden tests: in this test's result once grades are published" if report.hidden else ""
+            lines.append(f"  {grade_id} ({available:g} points): visible checks {report.visible_result}{later}")
+    return "\n".join(lines)
+
+
+def gradescope_results(rows: list[dict], reports: dict[tuple[str, str], CellReport] | None = None,
+                       execution_time: float | None = None) -> str:
     """Gradescope's ``results.json`` for one student's assignment from its notebooks' ledger rows.
 
-    Each test is named ``<Notebook>: <grade id>``; notebooks that were not run
-    appear as one zero-point test carrying the reason.
+    Each test is named ``<Notebook>: <grade id>`` and numbered ``<notebook>.<test>``;
+    notebooks that were not run appear as one zero-point test carrying the reason.
+    With ``reports`` (keyed by notebook and grade id), a test holding hidden tests is
+    ``after_published`` and the others ``visible``, each with its report's text, and
+    the top-level output lists only what the visible checks did. ``execution_time``
+    is in seconds.
     """
     tests = []
-    for row in sorted(rows, key=lambda r: r["notebook"]):
-        if row["tests"]:
-            for grade_id, (points, available) in row["tests"].items():
-                tests.append({"name": f"{row['notebook']}: {grade_id}", "score": points, "max_score": available,
-                              "visibility": "visible"})
-        else:
-            tests.append({"name": row["notebook"], "score": 0.0, "max_score": row["max_score"],
-                          "output": f"{row['status']}: {row['detail']}", "visibility": "visible"})
-        if row["tests"] and row["status"] != "ok":
-            tests[-1]["output"] = f"{row['status']}: {row['detail']}"
-    summary = "; ".join(f"{r['notebook']}: {r['score']:g}/{r['max_score']:g} ({r['status']})" for r in rows)
-    result = {"score": sum(r["score"] for r in rows), "output": summary, "tests": tests}
+    rows = sorted(rows, key=lambda r: r["notebook"])
+    for number, row in enumerate(rows, 1):
+        entries = []
+        for index, (grade_id, (points, available)) in enumerate(row["tests"].items(), 1):
+            report = (reports or {}).get((row["notebook"], grade_id))
+            entry = {"name": f"{row['notebook']}: {grade_id}", "number": f"{number}.{index}", "score": points,
+                     "max_score": available, "status": "passed" if points >= available else "failed",
+                     "visibility": "after_published" if report is not None and report.hidden else "visible"}
+            if report is not None:
+                entry["output"] = report.output
+            entries.append(entry)
+        if not entries:
+            entries.append({"name": row["notebook"], "number": f"{number}.1", "score": 0.0, "max_score": row["max_score"],
+                            "status": "failed", "visibility": "visible", "output": f"{row['status']}: {row['detail']}"})
+        elif row["status"] != "ok" and reports is None:
+            entries[-1]["output"] = f"{row['status']}: {row['detail']}"
+        tests += entries
+    if reports is None:
+        summary = "; ".join(f"{r['notebook']}: {r['score']:g}/{r['max_score']:g} ({r['status']})" for r in rows)
+    else:
+        summary = _report_summary(rows, reports)
+    result = {"score": sum(r["score"] for r in rows), "output": summary, "output_format": "text", "tests": tests}
+    if execution_time is not None:
+        result["execution_time"] = round(execution_time)
     return json.dumps(result, indent=2) + "\n"

@@ -97,9 +97,10 @@ class _Canonical(ast.NodeTransformer):
         return self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
+        plain_name = node.func.id if isinstance(node.func, ast.Name) else None  # before names are erased
         node = self.generic_visit(node)
         function = node.func
-        name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", None)
+        name = function.attr if isinstance(function, ast.Attribute) else plain_name
         array_call = isinstance(function, ast.Attribute) and _dotted(function.value) == "ARRAY"
         if (array_call or isinstance(function, ast.Name)) and name in CONVERSIONS and node.args:
             return node.args[0]

@@ -11,8 +11,14 @@ limit) are graded four ways, each from scratch:
   (sandbox, guards, gradebook, feedback, CSV, exports);
 - ``nbgrader autograde``: the nbgrader CLI on the same files in a course folder.
 
-Prints one table: seconds, notebooks per minute, and the ratios. Run with
-``python benchmarks/grading.py [--count 40]``.
+Prints one table: seconds, notebooks per minute, and the ratios.
+
+Then a synthetic class (``tests/synthetic_class.py``, default 200 students: full,
+partial, blank, broken, missing and copied work) is graded with 2 workers, and
+what ``labs grade`` does after a batch is timed on it: the class report, the LMS
+export and the similarity check; and the similarity check alone on 300
+submissions of one notebook. Prints a second table. Run with
+``python benchmarks/grading.py [--count 40] [--class-size 200]`` (0 skips a part).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import nbformat  # noqa: E402
 
 import grading_fixtures as fixtures  # noqa: E402
+import synthetic_class  # noqa: E402
 
 MIX = (["blank"] * 10 + ["partial"] * 10 + ["full"] * 10
        + ["sys_exit", "os_exit", "segfault", "patched_checks", "input_transformer", "exception_handler",
@@ -77,7 +84,7 @@ def time_grader(submissions: Path, out: Path, course, workers: int) -> float:
     from autograder.batch import Settings, grade_batch
 
     started = time.perf_counter()
-    grade_batch(submissions, out, course, workers=workers, settings=Settings(120, 60), show_progress=False)
+    grade_batch(submissions, out, course, workers=workers, settings=Settings(notebook_timeout=120, cell_timeout=60), show_progress=False)
     return time.perf_counter() - started
 
 
@@ -101,10 +108,74 @@ def time_nbgrader(submissions: Path, course_root: Path) -> float:
     return time.perf_counter() - started
 
 
+def _answers(folder: Path) -> dict[str, dict[str, str]]:
+    """Student -> answer cells of every fixture notebook under ``folder`` that parses."""
+    import json
+
+    answers = {}
+    for path in sorted(folder.glob(f"*/{fixtures.ASSIGNMENT}/{fixtures.NOTEBOOK}.ipynb")):
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        except ValueError:
+            continue
+        answers[path.parts[-3]] = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in cells
+                                   if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    return answers
+
+
+def time_class(scratch: Path, course, size: int) -> None:
+    """Grade a synthetic class of ``size``, time the report, export and similarity check; print the table."""
+    from autograder.batch import Ledger, Settings, grade_batch
+    from autograder.build import CODE_STUB
+    from autograder.lms import write_lms_csv
+    from autograder.report import class_stats, write_report
+    from autograder.similarity import DEFAULT_THRESHOLD, reference_of, similar_pairs, stub_of
+
+    students = synthetic_class.write_class(scratch / "class", size)
+    out = scratch / "class-out"
+    timings = {}
+    started = time.perf_counter()
+    grade_batch(scratch / "class", out, course, workers=2, settings=Settings(notebook_timeout=120, cell_timeout=60), show_progress=False)
+    timings[f"grade the class of {size}, 2 workers"] = time.perf_counter() - started
+    entries = list(Ledger(out / ".grading" / "ledger.jsonl").latest.values())
+    notebooks = {assignment: course.notebooks(assignment) for assignment in course.assignments()}
+    started = time.perf_counter()
+    write_report(out, course, entries)
+    timings["class report (report.html)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    write_lms_csv(out, entries, notebooks)
+    timings["LMS export (lms.csv)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    write_report(out, course, entries, DEFAULT_THRESHOLD)
+    timings["class report with --similarity"] = time.perf_counter() - started
+    _, stats = class_stats(out, course, entries, DEFAULT_THRESHOLD)
+    flagged = {frozenset((pair.first, pair.second)) for notebook in stats for pair in notebook.pairs or []}
+
+    class300 = synthetic_class.write_class(scratch / "class300", 360)
+    answers = dict(list(_answers(scratch / "class300").items())[:300])
+    copies300 = {pair for pair in synthetic_class.copied_pairs(class300) if pair <= set(answers)}
+    source = [c for c in fixtures.source_notebook().cells if c.metadata.get("nbgrader", {}).get("solution")]
+    stubs = {c.metadata.nbgrader.grade_id: stub_of(c.source, CODE_STUB) for c in source}
+    references = {c.metadata.nbgrader.grade_id: reference_of(c.source) for c in source}
+    started = time.perf_counter()
+    pairs = similar_pairs(answers, stubs, references)
+    timings[f"similarity alone, {len(answers)} submissions of one notebook"] = time.perf_counter() - started
+
+    found = {frozenset((pair.first, pair.second)) for pair in pairs} & copies300
+    copies = synthetic_class.copied_pairs(students)
+    print(f"\nA synthetic class of {size} ({len(copies)} copied notebooks): after the batch")
+    print(f"{'step':52} {'seconds':>8}")
+    for name, seconds in timings.items():
+        print(f"{name:52} {seconds:8.2f}")
+    print(f"pairs flagged at {DEFAULT_THRESHOLD:g}: {len(flagged)} in the class of {size} ({len(flagged & copies)} of its "
+          f"{len(copies)} copies); {len(pairs)} in the {len(answers)} submissions ({len(found)} of its {len(copies300)} copies)")
+
+
 def main() -> None:
-    """Run the four measurements and print the table."""
+    """Run the measurements and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=40, help="number of submissions (default 40)")
+    parser.add_argument("--count", type=int, default=40, help="number of submissions (default 40; 0 skips)")
+    parser.add_argument("--class-size", type=int, default=200, help="students of the synthetic class (default 200; 0 skips)")
     arguments = parser.parse_args()
     from autograder.sandbox import choose_isolation
     from autograder.submissions import course_from_sources
@@ -113,6 +184,10 @@ def main() -> None:
         scratch = Path(scratch_name)
         fixtures.write_course(scratch / "course")
         course = course_from_sources(sorted((scratch / "course").glob("lab*/solutions/*.ipynb")))
+        if arguments.class_size:
+            time_class(scratch, course, arguments.class_size)
+        if not arguments.count:
+            return
         submissions = scratch / "submissions"
         paths = write_submissions(submissions, arguments.count)
         (scratch / "run").mkdir()

@@ -89,7 +89,8 @@ def _grade(args: argparse.Namespace) -> int:
     return grade_command(Path(args.submissions), Path(args.out), root=project_root(course=args.course),
                          workers=args.workers, cell_timeout=args.cell_timeout,
                          notebook_timeout=args.notebook_timeout, force=args.force, scheduler=args.scheduler,
-                         sandbox=args.sandbox)
+                         sandbox=args.sandbox, similarity=args.similarity,
+                         similarity_threshold=args.similarity_threshold, lms_id_column=args.lms_id_column)
 
 
 def _mutate(args: argparse.Namespace) -> int:
@@ -99,6 +100,15 @@ def _mutate(args: argparse.Namespace) -> int:
     return mutate_command(root, args.notebooks, Path(args.out) if args.out else root / "build" / "mutation",
                           workers=args.workers, sandbox=args.sandbox, only=args.mutant, sample=args.sample,
                           force=args.force, as_json=args.json)
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    from autograder.cli import repository_course
+    from autograder.gradescope import gradescope_command
+
+    root = project_root(course=args.course)
+    return gradescope_command(root, repository_course(root), args.lab, Path(args.out), cell_timeout=args.cell_timeout,
+                              notebook_timeout=args.notebook_timeout)
 
 
 def _positive_seconds(text: str) -> float:
@@ -157,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "refuses to grade when there is none)")
     grade.add_argument("--force", action="store_true", help="re-grade submissions already graded")
     grade.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (extra 'cluster')")
+    grade.add_argument("--similarity", action="store_true",
+                       help="also compare the answer cells of every pair of submissions and list similar pairs in "
+                            "OUT/report.html (scores are unchanged)")
+    grade.add_argument("--similarity-threshold", type=float, default=None, metavar="SHARE",
+                       help="flag pairs at least this similar, between 0 and 1 (default 0.5; implies --similarity)")
+    grade.add_argument("--lms-id-column", default="SIS User ID", metavar="NAME",
+                       help="header of the student id column in OUT/lms.csv: 'SIS User ID' (default), 'SIS Login ID' "
+                            "or 'ID' for Canvas, any name for Moodle")
     grade.set_defaults(handler=_grade)
 
     mutate = commands.add_parser("mutate", help="grade every declared wrong answer and report what the tests catch")
@@ -172,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     mutate.add_argument("--force", action="store_true", help="grade again what the cache already holds")
     mutate.add_argument("--json", action="store_true", help="print the reports as JSON instead of a table")
     mutate.set_defaults(handler=_mutate)
+
+    gradescope = commands.add_parser("gradescope", help="write a Gradescope autograder.zip that grades one lab")
+    gradescope.add_argument("lab", help="the lab's folder, e.g. lab1_music (or a unique start of it, e.g. lab1)")
+    gradescope.add_argument("--out", required=True, help="folder to write autograder.zip into")
+    gradescope.add_argument("--cell-timeout", type=_positive_seconds, default=None,
+                            help="seconds one cell may take on Gradescope (default 120)")
+    gradescope.add_argument("--notebook-timeout", type=_positive_seconds, default=None,
+                            help="seconds one whole notebook may take on Gradescope (default 600)")
+    gradescope.set_defaults(handler=_gradescope)
     return parser
 
 
