@@ -1,4 +1,4 @@
-"""What ``labs release`` and ``labs grade`` run (the argument parsing lives in ``labs/cli.py``)."""
+"""What ``labs release`` and ``labs grade`` run (the argument parsing lives in ``labs_cli/cli.py``)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import grading_fixtures as fixtures
 from autograder.feedback import gradescope_results
 from autograder.gradescope import CONFIG_NAME, PYTHON_VARIABLE, ROOT_VARIABLE, build_autograder, find_assignment
 from autograder.submissions import course_from_sources
-from labs.cli import main
+from labs_cli.cli import main
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 HIDDEN_SNIPPETS = ["square([-2, 5])", "mean_rows(np.eye(2) * 4)", "clip_unit([3.0, -0.25, 0.75])", "HIDDEN TESTS"]

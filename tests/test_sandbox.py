@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autograder import landlock, sandbox
-from labs.cli import main as labs_main
+from labs_cli.cli import main as labs_main
 
 NO_LANDLOCK = landlock.abi_version() < 1
 

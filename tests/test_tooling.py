@@ -113,7 +113,7 @@ def test_a_failing_run_names_the_cell_and_keeps_what_ran_under_an_incomplete_nam
     source = write_tiny_lab(tiny_lab, notebook, name="Part4_Fails")
     out = tmp_path / "out"
     completed = subprocess.run(
-        [sys.executable, "-m", "labs.cli", "run", str(source), "--small", "--out", str(out)],
+        [sys.executable, "-m", "labs_cli", "run", str(source), "--small", "--out", str(out)],
         capture_output=True, text=True, cwd=tiny_lab,
     )
     assert completed.returncode == 1
@@ -131,7 +131,7 @@ def test_a_failing_run_names_the_cell_and_keeps_what_ran_under_an_incomplete_nam
 
 def test_run_with_a_wrong_path_exits_non_zero_with_one_line(tmp_path: Path):
     completed = subprocess.run(
-        [sys.executable, "-m", "labs.cli", "run", str(tmp_path / "nope.ipynb")], capture_output=True, text=True
+        [sys.executable, "-m", "labs_cli", "run", str(tmp_path / "nope.ipynb")], capture_output=True, text=True
     )
     assert completed.returncode == 2
     assert completed.stderr.strip().count("\n") == 0 and "no such notebook" in completed.stderr
@@ -149,7 +149,7 @@ def test_run_refuses_a_notebook_without_parameters_cell(tiny_lab: Path, tmp_path
 def test_help_starts_without_tensorflow_or_nbgrader():
     code = (
         "import sys, contextlib, io\n"
-        "from labs.cli import main\n"
+        "from labs_cli.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
         "heavy = [name for name in ('tensorflow', 'nbgrader', 'nbclient', 'music21', 'gymnasium') if name in sys.modules]\n"
@@ -196,7 +196,7 @@ def test_an_instructor_command_without_the_grading_extra_names_the_extra_in_one_
         "sys.meta_path.insert(0, Block())\n"
     )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    completed = subprocess.run([sys.executable, "-m", "labs.cli", "build"], capture_output=True, text=True, env=env,
+    completed = subprocess.run([sys.executable, "-m", "labs_cli", "build"], capture_output=True, text=True, env=env,
                                cwd=Path(__file__).resolve().parents[1])
     assert completed.returncode == 2
     assert completed.stderr.strip().count("\n") == 0
@@ -208,10 +208,10 @@ def test_course_option_points_every_command_at_a_checkout_from_anywhere(tiny_lab
     elsewhere.mkdir()
     (tiny_lab / "pyproject.toml").write_text("")
     (tiny_lab / "labs").mkdir(exist_ok=True)
-    built = subprocess.run([sys.executable, "-m", "labs.cli", "--course", str(tiny_lab), "build"],
+    built = subprocess.run([sys.executable, "-m", "labs_cli", "--course", str(tiny_lab), "build"],
                            capture_output=True, text=True, cwd=elsewhere)
     assert built.returncode == 0, built.stderr
     assert "built lab" in built.stdout and next(tiny_lab.glob("lab*/Part1_Tiny.ipynb")).exists()
-    wrong = subprocess.run([sys.executable, "-m", "labs.cli", "--course", str(elsewhere), "build"],
+    wrong = subprocess.run([sys.executable, "-m", "labs_cli", "--course", str(elsewhere), "build"],
                            capture_output=True, text=True, cwd=elsewhere)
     assert wrong.returncode != 0 and "--course" in wrong.stderr and wrong.stderr.strip().count("\n") == 0
