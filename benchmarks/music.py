@@ -7,8 +7,9 @@ It measures, and prints as one markdown table:
    (music21 parsing + synthesis) and for the NumPy synthesis alone;
 3. the notebook's full run (``lab1_music/solutions/Part2_Music_Generation.ipynb`` executed
    with its full parameters through nbclient): wall time, training seconds per iteration,
-   held-out bits per character, and the share of complete generated tunes (at the
-   notebook's temperature) that parse and render. The figures are read from the executed
+   held-out bits per character, the share of complete generated tunes (at the
+   notebook's temperature) that parse and render, the duplicates dropped from the corpus,
+   and how well generated and real tunes keep their metre and key (``labs.music.summarize_forms``). The figures are read from the executed
    notebook's own variables, so they are the notebook's results, not a re-implementation.
 
 Reproduce with::
@@ -43,6 +44,9 @@ print("BENCHMARK_FIGURES " + _json.dumps({
     "valid_tunes": len(playable),
     "temperature": float(temperature),
     "generation_length": int(generation_length),
+    "duplicates_dropped": int(duplicates_dropped),
+    "generated_form": generated_form.__dict__,
+    "real_form": real_form.__dict__,
 }))
 """
 
@@ -134,6 +138,7 @@ def main() -> None:
                 f"{figures['seconds_per_iteration']:.2f} s ({figures['num_training_iterations']} iterations)",
                 "",
             ),
+            ("duplicate tunes dropped from O'Neill's files", str(figures["duplicates_dropped"]), ""),
             ("held-out bits per character (100 unseen tunes)", f"{figures['held_out_bits']:.3f}", "<= 1.6"),
             ("training bits per character (last 100 iterations, dropout on)", f"{figures['training_bits']:.3f}", ""),
             (
@@ -142,6 +147,14 @@ def main() -> None:
                 ">= 60%",
             ),
         ]
+        for name, form, targets in [("generated", figures["generated_form"], (">= 97%", ">= 50%")),
+                                    ("real, held out", figures["real_form"], ("", ""))]:
+            rows += [
+                (f"{name} tunes: inner bars of the right length ({form['tunes']} tunes)",
+                 f"{form['bars_right_share']:.1%}", targets[0]),
+                (f"{name} tunes: every inner bar right", f"{form['every_bar_right_share']:.0%}", targets[1]),
+                (f"{name} tunes: last note on the tonic", f"{form['tonic_ending_share']:.0%}", ""),
+            ]
     print("| measure | value | target |\n|---|---|---|")
     for name, value, target in rows:
         print(f"| {name} | {value} | {target} |")
