@@ -358,12 +358,17 @@ def test_student_code_cannot_touch_the_records_or_another_submission(tmp_path):
     assert scores == {"full": 10, "partial": 7, "vandal": 10}
 
 
-@pytest.mark.notebook
-def test_an_unsubmitted_notebook_gets_a_missing_row_and_a_broken_one_an_invalid_row(tmp_path):
+def _course_with_a_second_notebook(tmp_path: Path):
+    """The fixture course whose first assignment also has a one-point Part2_Extra notebook."""
     fixtures.write_course(tmp_path / "course")
     extra = tmp_path / "course" / fixtures.ASSIGNMENT / "solutions" / "Part2_Extra.ipynb"
     nbformat.write(fixtures.other_source_notebook(), extra)
-    course = course_from_sources(sorted((tmp_path / "course").glob("lab*/solutions/*.ipynb")))
+    return course_from_sources(sorted((tmp_path / "course").glob("lab*/solutions/*.ipynb")))
+
+
+@pytest.mark.notebook
+def test_an_unsubmitted_notebook_gets_a_missing_row_and_a_broken_one_an_invalid_row(tmp_path):
+    course = _course_with_a_second_notebook(tmp_path)
     submissions = tmp_path / "submissions"
     _write_submissions(submissions, ["full"])
     other = submissions / "full" / fixtures.OTHER_ASSIGNMENT / "Copy of Part1_Other.ipynb"
@@ -378,10 +383,7 @@ def test_an_unsubmitted_notebook_gets_a_missing_row_and_a_broken_one_an_invalid_
 
 @pytest.mark.notebook
 def test_a_misnamed_notebook_is_graded_as_the_one_its_cells_are_and_an_unknown_file_costs_no_notebook(tmp_path):
-    fixtures.write_course(tmp_path / "course")
-    extra = tmp_path / "course" / fixtures.ASSIGNMENT / "solutions" / "Part2_Extra.ipynb"
-    nbformat.write(fixtures.other_source_notebook(), extra)
-    course = course_from_sources(sorted((tmp_path / "course").glob("lab*/solutions/*.ipynb")))
+    course = _course_with_a_second_notebook(tmp_path)
     submissions = tmp_path / "submissions"
     misnamed = submissions / "renamed" / fixtures.ASSIGNMENT / "my answers.ipynb"
     misnamed.parent.mkdir(parents=True)
