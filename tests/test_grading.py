@@ -315,7 +315,8 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
     from nbgrader.api import Gradebook
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
         scores = {s.student.id: s.score for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT)}
-    assert scores == {"full": 10, "partial": 7, "blank": 0, "invalid_json": 0, "stderr_warnings": 10, "colab_copy": 5}
+    assert scores == {"full": 10, "partial": 7, "blank": 0, "invalid_json": 0, "odd_file_name": 10,
+                      "stderr_warnings": 10, "colab_copy": 5}
     export = list(csv.DictReader(open(out / "nbgrader_export.csv")))
     assert {(r["student_id"], float(r["score"])) for r in export} >= {("full", 10.0), ("partial", 7.0)}
     results = json.loads((out / "gradescope" / "partial" / fixtures.ASSIGNMENT / "results.json").read_text())

@@ -1,5 +1,5 @@
-"""The README's figures table names commands that exist: every script is there and
-accepts every flag the row passes it."""
+"""The README's figures table names commands that exist: every script (or ``labs`` command)
+is there and accepts every flag the row passes it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def figure_commands() -> list[str]:
     """The command column of every row between the README's figures markers."""
     readme = (ROOT / "README.md").read_text()
     table = readme.split("<!-- figures:start -->")[1].split("<!-- figures:end -->")[0]
-    return re.findall(r"`(python benchmarks/[^`]+)`\s*\|\s*$", table, flags=re.MULTILINE)
+    return re.findall(r"`((?:python benchmarks/|labs )[^`]+)`\s*\|\s*$", table, flags=re.MULTILINE)
 
 
 def test_the_figures_table_has_a_command_on_every_row():
@@ -32,9 +32,14 @@ def test_the_figures_table_has_a_command_on_every_row():
 @pytest.mark.parametrize("command", figure_commands())
 def test_a_figures_command_names_a_script_that_accepts_its_flags(command: str):
     words = shlex.split(command)
-    script = ROOT / words[1]
-    assert script.is_file(), f"{words[1]} does not exist"
-    help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
-                               cwd=ROOT, timeout=120).stdout
+    if words[0] == "labs":
+        help_text = subprocess.run([sys.executable, "-m", "labs_cli", words[1], "--help"], capture_output=True,
+                                   text=True, cwd=ROOT, timeout=120).stdout
+        assert help_text.startswith(f"usage: labs {words[1]}"), f"labs has no command {words[1]}"
+    else:
+        script = ROOT / words[1]
+        assert script.is_file(), f"{words[1]} does not exist"
+        help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
+                                   cwd=ROOT, timeout=120).stdout
     for flag in [word for word in words[2:] if word.startswith("--")]:
         assert flag in help_text, f"{words[1]} has no option {flag}"
