@@ -76,7 +76,7 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-class _Canonical(ast.NodeTransformer):
+class Canonical(ast.NodeTransformer):
     """Erase what a re-implementation changes: local names, the array library, conversions, spellings."""
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
@@ -144,7 +144,7 @@ def canonical_expressions(code: str, minimum_nodes: int | None = None) -> dict[s
     for node in ast.walk(tree):
         if not isinstance(node, ast.expr):
             continue
-        canonical = _Canonical().visit(copy.deepcopy(node))
+        canonical = Canonical().visit(copy.deepcopy(node))
         if _size(canonical) >= minimum_nodes and _computes(canonical):
             found.setdefault(ast.dump(canonical), ast.get_source_segment(dedented, node) or ast.unparse(node))
     return found
@@ -159,7 +159,7 @@ def api_calls(code: str) -> set[str]:
     if tree is None:
         return set()
     calls = set()
-    for node in ast.walk(_Canonical().visit(tree)):
+    for node in ast.walk(Canonical().visit(tree)):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             dotted = _dotted(node.func)
             calls.add(dotted if dotted and not dotted.startswith("_.") else f".{node.func.attr}")

@@ -1,7 +1,7 @@
 """Flag pairs of submissions whose answer cells are the same code under other names.
 
 Each answer cell is reduced to a canonical token stream, as the leak check does
-(:class:`autograder.leaks._Canonical`): comments and layout disappear with the
+(:class:`autograder.leaks.Canonical`): comments and layout disappear with the
 syntax tree, local names and arguments become ``_``, NumPy and TensorFlow
 spellings merge and type conversions drop out; builtins keep their names. The
 stream is cut into overlapping runs of :data:`SHINGLE_TOKENS` tokens.
@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from autograder.leaks import KEPT_NAMES, _Canonical
+from autograder.leaks import KEPT_NAMES, Canonical
 from autograder.notebooks import SOLUTION_BEGIN, SOLUTION_END
 
 #: Tokens per run compared; five tokens are about one short expression.
@@ -48,7 +48,7 @@ _TOKEN = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\w+(?:\.\d+)?|[^\s\
 _COMMENT = re.compile(r"#[^\n]*")
 
 
-class _Normalised(_Canonical):
+class _Normalised(Canonical):
     """The leak check's canonical form, with builtins (``len``, ``min``, ``float``) named rather than erased."""
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
