@@ -47,7 +47,7 @@ from autograder.grading import (
     max_points,
 )
 from autograder.sandbox import choose_isolation
-from autograder.notebooks import write_text_atomically
+from autograder.notebooks import manual_grading_note, write_text_atomically
 from autograder.restore import canonical_notebook_name, grade_ids
 from autograder.submissions import (
     Course,
@@ -61,7 +61,8 @@ from autograder.submissions import (
 
 #: Said in the detail of every row graded with ``--sandbox none`` (graded again once isolation is available).
 UNISOLATED_NOTE = "graded without isolation (--sandbox none)"
-CSV_HEADER = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail"]
+#: ``manual_grading`` says which written answers await a person (they count in neither score nor max_score).
+CSV_HEADER = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail", "manual_grading"]
 GRADER_VERSION = "1"
 
 
@@ -135,7 +136,7 @@ def write_csv(out: Path, ledger: Ledger) -> int:
         entry = ledger.latest[key]
         writer.writerow([gradebook.spreadsheet_safe(cell) for cell in (
             entry["student_id"], entry["assignment"], entry["notebook"], f"{entry['score']:g}",
-            f"{entry['max_score']:g}", entry["status"], entry["detail"])])
+            f"{entry['max_score']:g}", entry["status"], entry["detail"], manual_grading_note(entry.get("manual", {})))])
     write_text_atomically(out / "grades.csv", buffer.getvalue())
     return len(ledger.latest)
 
@@ -252,19 +253,20 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     feedback_path = out / "feedback" / task.student / task.assignment / f"{task.notebook}.html"
     known = (task.assignment, task.notebook) in course.sources
     if known:
-        gradebook.record_scores(out, task.student, task.assignment, task.notebook, outcome.tests)
+        gradebook.record_scores(out, task.student, task.assignment, task.notebook, outcome.tests, result.manual)
     if outcome.notebook_json is not None:
         source = nbformat.read(course.sources[(task.assignment, task.notebook)], as_version=4)
         notebook = feedback.scrub_hidden_tests(nbformat.reads(outcome.notebook_json, as_version=4), source)
         autograded = out / "autograded" / task.student / task.assignment / f"{task.notebook}.ipynb"
         write_text_atomically(autograded, nbformat.writes(notebook))
-        page = gradebook.feedback_html(out, task.student, task.assignment, task.notebook, notebook)
+        page = gradebook.feedback_html(out, task.student, task.assignment, task.notebook, notebook, result.manual)
     else:
         page = feedback.invalid_feedback_html(task.student, task.notebook, result.status, detail)
     write_text_atomically(feedback_path, page)
     entry = {"student_id": task.student, "assignment": task.assignment, "notebook": task.notebook,
              "score": result.score, "max_score": result.max_score, "status": result.status, "detail": detail,
-             "hash": task.digest if result.status != "error" else "", "tests": outcome.tests}
+             "hash": task.digest if result.status != "error" else "", "tests": outcome.tests,
+             "manual": result.manual}
     if seconds is not None:
         entry["seconds"] = round(seconds, 3)
     ledger.append(entry)

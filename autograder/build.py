@@ -33,6 +33,7 @@ from autograder.notebooks import (
     cells_with_tag,
     clear_outputs,
     is_answer,
+    is_manual,
     nbgrader_metadata,
     notebook_text,
     parameters_cell_index,
@@ -181,12 +182,15 @@ def student_version_problems(source: nbformat.NotebookNode, student: nbformat.No
     for index, cell in enumerate(student.cells):
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
             problems.append(f"{name}: cell {index} has outputs; committed notebooks have none.")
+        if is_manual(cell) and cell.source.strip() != TEXT_STUB:
+            problems.append(f"{name}: written answer {nbgrader_metadata(cell).get('grade_id')} should read {TEXT_STUB!r}.")
         if is_answer(cell) and cell.cell_type == "code":
             grade_id = nbgrader_metadata(cell).get("grade_id", f"cell {index}")
             if "raise NotImplementedError" not in cell.source:
                 problems.append(f"{name}: answer cell {grade_id} has no NotImplementedError stub.")
             if "# TODO" not in cell.source:
                 problems.append(f"{name}: answer cell {grade_id} has no '# TODO' prompt saying what to write.")
+    problems += rubric_problems(source, name)
     problems += [leak.sentence() + "; check with fixed expected values or in hidden tests instead."
                  for leak in notebook_leaks(source, student, name)]
     try:
@@ -194,6 +198,32 @@ def student_version_problems(source: nbformat.NotebookNode, student: nbformat.No
         small_run_values(student, name)
     except NotebookError as error:
         problems.append(str(error))
+    return problems
+
+
+RUBRIC = re.compile(r"\*\*Rubric \((\d+(?:\.\d+)?) points?\)\.\*\*")
+
+
+def rubric_problems(source: nbformat.NotebookNode, name: str) -> list[str]:
+    """Written answers of ``source`` whose text does not start with '**Rubric (P points).**' matching their points.
+
+    The rubric (what a full answer contains, point by point) and a model answer are
+    the solution of a discussion question; the student sees only the question.
+    """
+    problems = []
+    for cell in source.cells:
+        if not is_manual(cell):
+            continue
+        grade_id, points = nbgrader_metadata(cell).get("grade_id"), float(nbgrader_metadata(cell).get("points", 0))
+        found = RUBRIC.match(cell.source.strip())
+        if cell.cell_type != "markdown":
+            problems.append(f"{name}: written answer {grade_id} must be a markdown cell.")
+        elif found is None:
+            problems.append(f"{name}: written answer {grade_id} must start with '**Rubric ({points:g} points).**' "
+                            "followed by what a full answer contains and a model answer.")
+        elif float(found.group(1)) != points or points <= 0:
+            problems.append(f"{name}: written answer {grade_id} has a rubric for {found.group(1)} points "
+                            f"but is worth {points:g}; make them agree (and above 0).")
     return problems
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import nbformat
 
-from autograder.notebooks import is_graded, nbgrader_metadata
+from autograder.notebooks import is_graded, manual_grading_note, nbgrader_metadata
 from autograder.restore import hidden_test_lines, strip_hidden_tests
 
 HIDDEN_NOTE = "# (hidden tests ran here; their text is not shown)"
@@ -139,6 +139,9 @@ def gradescope_results(rows: list[dict], reports: dict[tuple[str, str], CellRepo
         summary = "; ".join(f"{r['notebook']}: {r['score']:g}/{r['max_score']:g} ({r['status']})" for r in rows)
     else:
         summary = _report_summary(rows, reports)
+    pending = [f"{r['notebook']}: {manual_grading_note(r['manual'])}" for r in rows if r.get("manual")]
+    if pending:
+        summary += "\nWritten answers are graded by a person later and are not in this score: " + "; ".join(pending)
     result = {"score": sum(r["score"] for r in rows), "output": summary, "output_format": "text", "tests": tests}
     if execution_time is not None:
         result["execution_time"] = round(execution_time)

@@ -78,8 +78,13 @@ def prepare_course(out: Path, course: Course, assignments: list[str]) -> None:
 
 
 def record_scores(out: Path, student: str, assignment: str, notebook: str,
-                  tests: dict[str, tuple[float, float]]) -> None:
-    """Store one notebook's auto scores in the gradebook (every grade cell; absent tests score 0)."""
+                  tests: dict[str, tuple[float, float]], manual: dict[str, float] | None = None) -> None:
+    """Store one notebook's auto scores in the gradebook (every grade cell; absent tests score 0).
+
+    The grade ids in ``manual`` are written answers awaiting a person: no auto score,
+    flagged for manual grading (nbgrader's formgrader lists them); unanswered ones score 0.
+    """
+    manual = manual or {}
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
 
@@ -93,8 +98,11 @@ def record_scores(out: Path, student: str, assignment: str, notebook: str,
         except MissingEntry:
             return
         for grade in submitted.grades:
-            points = tests.get(grade.name, (0.0, grade.max_score))[0]
-            grade.auto_score = points
+            if grade.name in manual:
+                grade.auto_score = None
+                grade.needs_manual_grade = True
+                continue
+            grade.auto_score = tests.get(grade.name, (0.0, grade.max_score))[0]
             grade.needs_manual_grade = False
         gradebook.db.commit()
 
@@ -119,14 +127,42 @@ def _feedback_exporter():
     config.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
     exporter = HTMLExporter(config=config)
     exporter.register_preprocessor(GetGrades(), enabled=True)
+    exporter.register_preprocessor(_without_pending_answers, enabled=True)
     return exporter
 
 
+#: Said under a written answer that awaits a person, in the student's feedback.
+PENDING_NOTE = "*This answer ({points:g} points) is graded by a person later; it is not in the score above.*"
+
+
+def _without_pending_answers(notebook: nbformat.NotebookNode, resources: dict):
+    """Feedback preprocessor: answers awaiting a person show no score (nbgrader would show 0) and say why.
+
+    ``resources["nbgrader"]["pending"]`` maps their grade ids to points; the page's total
+    leaves those points out of its maximum.
+    """
+    pending = resources["nbgrader"].get("pending", {})
+    cells = []
+    for cell in notebook.cells:
+        cells.append(cell)
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in pending:
+            cell.metadata.nbgrader["grade"] = False
+            cells.append(nbformat.v4.new_markdown_cell(PENDING_NOTE.format(points=pending[grade_id])))
+    notebook.cells = cells
+    if "max_score" in resources["nbgrader"]:
+        resources["nbgrader"]["max_score"] -= sum(pending.values())
+    return notebook, resources
+
+
 def feedback_html(out: Path, student: str, assignment: str, notebook_name: str,
-                  notebook: nbformat.NotebookNode) -> str:
-    """nbgrader's feedback page for an autograded notebook, scores read from the gradebook."""
+                  notebook: nbformat.NotebookNode, pending: dict[str, float] | None = None) -> str:
+    """nbgrader's feedback page for an autograded notebook, scores read from the gradebook.
+
+    ``pending`` maps the grade ids of written answers awaiting a person to their points.
+    """
     resources = {"nbgrader": {"notebook": notebook_name, "assignment": assignment, "student": student,
-                              "db_url": db_url(out)}}
+                              "db_url": db_url(out), "pending": dict(pending or {})}}
     body, _ = _feedback_exporter().from_notebook_node(notebook, resources=resources)
     return body
 

@@ -28,10 +28,13 @@ from pathlib import Path
 import nbformat
 
 from autograder import guard
+from autograder.build import TEXT_STUB
 from autograder.notebooks import (
     INJECTED_TAG,
     inject_small_values,
     is_graded,
+    is_manual,
+    manual_points,
     nbgrader_metadata,
     parse_notebook,
     settle_outputs,
@@ -66,6 +69,8 @@ class GradeResult:
     max_score: float
     status: str
     detail: str
+    #: Points per grade id of written answers that await a person (discussion questions).
+    manual: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -96,6 +101,13 @@ class GradeOutcome:
 def max_points(source: nbformat.NotebookNode) -> float:
     """Total points of the source's test cells."""
     return float(sum(float(nbgrader_metadata(cell).get("points", 0)) for cell in source.cells if is_graded(cell)))
+
+
+def answered_manual_points(submission: nbformat.NotebookNode, source: nbformat.NotebookNode) -> dict[str, float]:
+    """Points per grade id of the manually graded answers the student wrote (a blank or stub answer is 0, not pending)."""
+    written = {nbgrader_metadata(cell).get("grade_id") for cell in submission.cells
+               if is_manual(cell) and cell.source.strip() not in ("", TEXT_STUB)}
+    return {grade_id: points for grade_id, points in manual_points(source).items() if grade_id in written}
 
 
 def parse_submission(data: bytes) -> nbformat.NotebookNode:
@@ -359,9 +371,13 @@ def grade_job(job: GradeJob) -> GradeOutcome:
     failed = [grade_id for grade_id, (points, available) in tests.items() if points < available]
     details = restored.notes + guard_notes + ([run.detail] if run.detail else [])
     details.append(f"failed tests: {', '.join(failed)}" if failed else "all tests passed")
+    manual = answered_manual_points(restored.notebook, source)
+    unanswered = sorted(set(manual_points(source)) - set(manual))
+    if unanswered:
+        details.append(f"not answered: {', '.join(unanswered)}")
     notebook = strip_grader_cells(run.notebook)
     return GradeOutcome(
-        GradeResult(points, total, run.status, "; ".join(details)), tests, nbformat.writes(notebook)
+        GradeResult(points, total, run.status, "; ".join(details), manual), tests, nbformat.writes(notebook)
     )
 
 

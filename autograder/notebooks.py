@@ -140,6 +140,25 @@ def is_answer(cell: nbformat.NotebookNode) -> bool:
     return bool(nbgrader_metadata(cell).get("solution"))
 
 
+def is_manual(cell: nbformat.NotebookNode) -> bool:
+    """True for answers a person grades (nbgrader ``grade`` and ``solution``: the discussion questions)."""
+    meta = nbgrader_metadata(cell)
+    return bool(meta.get("grade")) and bool(meta.get("solution"))
+
+
+def manual_points(source: nbformat.NotebookNode) -> dict[str, float]:
+    """Points per grade id of the answers in ``source`` that a person grades."""
+    return {nbgrader_metadata(cell)["grade_id"]: float(nbgrader_metadata(cell).get("points", 0))
+            for cell in source.cells if is_manual(cell)}
+
+
+def manual_grading_note(points: dict[str, float]) -> str:
+    """The grades.csv text for answers awaiting a person ('' when there are none)."""
+    if not points:
+        return ""
+    return f"needs manual grading: {sum(points.values()):g} points ({', '.join(points)})"
+
+
 def parameters_cell_index(notebook: nbformat.NotebookNode, name: str = "notebook") -> int:
     """Index of the single code cell tagged ``parameters``."""
     found = [i for i in cells_with_tag(notebook, PARAMETERS_TAG) if notebook.cells[i].cell_type == "code"]

@@ -75,6 +75,8 @@ class NotebookStats:
     seconds: dict[str, float] = field(default_factory=dict)
     tests: list[TestStats] = field(default_factory=list)
     pairs: list[SimilarPair] | None = None
+    #: Written answers (discussion questions) that await a person, over the class.
+    awaiting_manual: int = 0
 
     @property
     def title(self) -> str:
@@ -154,6 +156,7 @@ def notebook_stats(out: Path, assignment: str, notebook: str, source: nbformat.N
             continue
         score = float(entry["score"]) if entry else 0.0
         (stats.scores if status in RAN else stats.missing_or_invalid).append(score)
+        stats.awaiting_manual += len((entry or {}).get("manual") or {})
         if entry and entry.get("seconds") is not None:
             stats.seconds[student] = float(entry["seconds"])
         graded = load_autograded(out, student, assignment, notebook) if status in RAN else None
@@ -318,9 +321,12 @@ def _notebook_section(stats: NotebookStats, threshold: float | None) -> str:
     counts = ", ".join(f"{stats.statuses[s]} {s}" for s in STATUS_ORDER if stats.statuses.get(s))
     parts = [f'<h2 id="{_e(stats.title)}">{_e(stats.title)}</h2>',
              f"<p>{sum(stats.statuses.values())} students: {counts}. Grading time per notebook: median {median}, "
-             f"slowest {slowest}.</p>",
-             f'<img alt="score histogram of {_e(stats.title)}" src="data:image/png;base64,{histogram_png(stats)}">',
-             "<h3>Tests</h3>", _tests_table(stats)]
+             f"slowest {slowest}.</p>"]
+    if stats.awaiting_manual:
+        parts.append(f"<p>{stats.awaiting_manual} written answers await manual grading (not in the scores below): "
+                     "grade them in nbgrader's formgrader from the gradebook, or by hand from OUT/autograded.</p>")
+    parts += [f'<img alt="score histogram of {_e(stats.title)}" src="data:image/png;base64,{histogram_png(stats)}">',
+              "<h3>Tests</h3>", _tests_table(stats)]
     if threshold is not None:
         parts += ["<h3>Similar submissions</h3>", _pairs_html(stats, threshold)]
     return "".join(parts)

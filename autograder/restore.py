@@ -96,7 +96,7 @@ def _classify(student: nbformat.NotebookNode, source: nbformat.NotebookNode) -> 
     """Label each student cell: ('trusted', key) for a source cell it stands for, else ('student', cell)."""
     tests = _test_cells(source)
     released_text = {_normalise(strip_hidden_tests(cell.source)): grade_id for grade_id, cell in tests.items()}
-    answer_ids = {nbgrader_metadata(cell)["grade_id"] for cell in source.cells if is_answer(cell)}
+    answer_types = {nbgrader_metadata(cell)["grade_id"]: cell.cell_type for cell in source.cells if is_answer(cell)}
     seen: set[str] = set()
     labelled, notes = [], []
     for cell in student.cells:
@@ -122,7 +122,7 @@ def _classify(student: nbformat.NotebookNode, source: nbformat.NotebookNode) -> 
                 notes.append(f"test cell {grade_id} was edited; the original was restored")
             labelled.append(("trusted", grade_id))
             continue
-        if grade_id in answer_ids and grade_id not in seen and cell.cell_type == "code":
+        if grade_id not in seen and answer_types.get(grade_id) == cell.cell_type:
             seen.add(grade_id)
             answer = _plain(cell)
             answer.metadata["nbgrader"] = copy.deepcopy(

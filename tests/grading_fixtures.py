@@ -20,6 +20,8 @@ from typing import Callable
 
 import nbformat
 
+from autograder.build import TEXT_STUB
+
 ASSIGNMENT = "lab9_fixture"
 NOTEBOOK = "Part1_Fixture"
 OTHER_ASSIGNMENT = "lab8_other"
@@ -39,6 +41,10 @@ TESTS = {
     "clip_unit": (5, "labs.checks.check_close('clip to [0, 1]', clip_unit([-1, 0.5, 2]), np.array([0.0, 0.5, 1.0]))",
                   "assert np.allclose(clip_unit([3.0, -0.25, 0.75]), [1.0, 0.0, 0.75])"),
 }
+#: The fixture's discussion question: a written answer graded by a person, never by the grader.
+DISCUSSION_ID = "discussion_why"
+DISCUSSION_POINTS = 2
+DISCUSSION_ANSWER = "Squaring first makes negative values positive, so the mean of squares measures size."
 STUB = 'raise NotImplementedError("Replace this line with your code (see the TODO above), then run the cell.")'
 SETUP = "import numpy as np\nimport labs\nimport labs.checks\nnp.random.seed(0)"
 PARAMETERS = 'num_values = 1000\nSMALL_RUN_VALUES = {"num_values": 10}'
@@ -68,6 +74,11 @@ def source_notebook() -> nbformat.NotebookNode:
         points, visible, hidden = TESTS[name]
         cells += [nbformat.v4.new_markdown_cell(f"## {name}"), _answer_cell(name, body),
                   _test_cell(name, points, visible, hidden)]
+    discussion = {"grade": True, "grade_id": DISCUSSION_ID, "locked": False, "points": DISCUSSION_POINTS,
+                  "schema_version": 3, "solution": True, "task": False}
+    cells += [nbformat.v4.new_markdown_cell("**Question 1.** Why square before averaging?"),
+              nbformat.v4.new_markdown_cell(f"**Rubric ({DISCUSSION_POINTS} points).** Sign; size.\n\n"
+                                            f"**A full answer:** {DISCUSSION_ANSWER}", metadata={"nbgrader": discussion})]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return notebook
@@ -97,6 +108,8 @@ def _student_version(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
     student = copy.deepcopy(notebook)
     for cell in student.cells:
+        if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = TEXT_STUB
         if cell.cell_type != "code":
             continue
         if "### BEGIN SOLUTION" in cell.source:
@@ -123,11 +136,13 @@ def blank() -> nbformat.NotebookNode:
 
 
 def with_answers(answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The student notebook with the given answer bodies filled in."""
+    """The student notebook with the given answer bodies filled in (the discussion answer as it is given)."""
     notebook = blank()
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
+        if grade_id == DISCUSSION_ID and grade_id in answers:
+            cell.source = answers[grade_id]
+        elif grade_id in answers:
             cell.source = f"# TODO: write {grade_id}.\n{answers[grade_id]}"
     return notebook
 
@@ -165,7 +180,8 @@ WRONG = {"square": "def square(values):\n    return np.asarray(values) * 2",
 
 
 def _full() -> Case:
-    return Case(_bytes(with_answers(SOLUTIONS)), 10, "ok", ["all tests passed"])
+    answers = {**SOLUTIONS, DISCUSSION_ID: DISCUSSION_ANSWER}
+    return Case(_bytes(with_answers(answers)), 10, "ok", ["all tests passed"])
 
 
 def _partial() -> Case:

@@ -20,6 +20,7 @@ import grading_fixtures as fixtures
 from autograder.batch import SCRATCH_PREFIX, UNISOLATED_NOTE, Ledger, Settings, grade_batch
 from autograder.feedback import scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
+from autograder.notebooks import is_graded
 from autograder.restore import canonical_notebook_name, restore
 from autograder.sandbox import isolation_available
 from autograder.submissions import Submitted, course_from_sources, match
@@ -107,8 +108,8 @@ def test_restore_puts_back_edited_deleted_duplicated_and_unlabelled_tests():
     cells.insert(cells.index(test_mean) + 1, nbformat.from_dict(json.loads(json.dumps(test_mean))))
     del test_clip.metadata["nbgrader"]
     restored = restore(student, source)
-    graded = [c for c in restored.notebook.cells if c.metadata.get("nbgrader", {}).get("grade", False)]
-    originals = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade", False)]
+    graded = [c for c in restored.notebook.cells if is_graded(c)]
+    originals = [c for c in source.cells if is_graded(c)]
     assert [c.source for c in graded] == [c.source for c in originals]
     assert any("test_square was edited" in note for note in restored.notes)
     assert any("duplicate of test cell test_mean_rows" in note for note in restored.notes)
@@ -303,6 +304,10 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
     assert {key: (r["score"], r["status"]) for key, r in rows.items()} == expected
     assert all(r["max_score"] == "10" for k, r in rows.items() if k[1] == "Part1_Fixture")
     assert "recognised as Part1_Fixture.ipynb" in rows[("odd_file_name", "Part1_Fixture")]["detail"]
+    pending = f"needs manual grading: {fixtures.DISCUSSION_POINTS} points ({fixtures.DISCUSSION_ID})"
+    assert {key: r["manual_grading"] for key, r in rows.items() if r["manual_grading"]} == {
+        ("full", "Part1_Fixture"): pending}
+    assert f"not answered: {fixtures.DISCUSSION_ID}" in rows[("partial", "Part1_Fixture")]["detail"]
     assert summary.graded == 7 and summary.rows == 7
     assert (submissions / "colab_copy" / fixtures.ASSIGNMENT / "numpy.py").exists()
     assert (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes() == full_before
@@ -310,15 +315,22 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
     for student in ["full", "partial", "blank", "invalid_json"]:
         page = (out / "feedback" / student / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
         assert page.lstrip().startswith("<!DOCTYPE html>") and all(snippet not in page for snippet in HIDDEN_SNIPPETS)
-    assert "Part1_Fixture (Score: 7.0 / 10.0)" in (out / "feedback" / "partial" / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
+    # An unanswered discussion question is 0 of its points; a written one awaits a person and is out of the total.
+    assert "Part1_Fixture (Score: 7.0 / 12.0)" in (out / "feedback" / "partial" / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
+    full_page = (out / "feedback" / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.html").read_text()
+    assert "Part1_Fixture (Score: 10.0 / 10.0)" in full_page and "graded by a person later" in full_page
 
     from nbgrader.api import Gradebook
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
         scores = {s.student.id: s.score for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT)}
+        awaiting = {s.student.id for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT) if s.needs_manual_grade}
+    assert awaiting == {"full"}
     assert scores == {"full": 10, "partial": 7, "blank": 0, "invalid_json": 0, "odd_file_name": 10,
                       "stderr_warnings": 10, "colab_copy": 5}
     export = list(csv.DictReader(open(out / "nbgrader_export.csv")))
     assert {(r["student_id"], float(r["score"])) for r in export} >= {("full", 10.0), ("partial", 7.0)}
+    full_results = json.loads((out / "gradescope" / "full" / fixtures.ASSIGNMENT / "results.json").read_text())
+    assert full_results["score"] == 10 and pending in full_results["output"]
     results = json.loads((out / "gradescope" / "partial" / fixtures.ASSIGNMENT / "results.json").read_text())
     assert results["score"] == 7 and {t["name"]: t["score"] for t in results["tests"]} == {
         "Part1_Fixture: test_square": 2, "Part1_Fixture: test_mean_rows": 0, "Part1_Fixture: test_clip_unit": 5}

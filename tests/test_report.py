@@ -146,7 +146,8 @@ def test_the_report_counts_statuses_pass_shares_and_the_commonest_error_line(tmp
     out = tmp_path / "out"
     full = {"test_square": (2, 2), "test_mean_rows": (3, 3), "test_clip_unit": (5, 5)}
     wrong = dict(full, test_square=(0, 2))
-    entries = [_entry("a", 10.0, tests=full, seconds=2.0), _entry("b", 8.0, tests=wrong, seconds=3.5),
+    entries = [dict(_entry("a", 10.0, tests=full, seconds=2.0), manual={fixtures.DISCUSSION_ID: 2.0}),
+               dict(_entry("b", 8.0, tests=wrong, seconds=3.5), manual={fixtures.DISCUSSION_ID: 2.0}),
                _entry("c", 8.0, tests=wrong, seconds=2.5), _entry("d", 8.0, "timeout", tests=wrong, seconds=40.0),
                _entry("e", 0.0, "invalid"), _entry("f", 0.0, "error"),
                _entry("g", 1.0, assignment=fixtures.OTHER_ASSIGNMENT, notebook=fixtures.OTHER_NOTEBOOK)]
@@ -165,6 +166,7 @@ def test_the_report_counts_statuses_pass_shares_and_the_commonest_error_line(tmp
     assert "17%" in square and "1 of 6" in square
     assert "AssertionError: [FAIL] square of [1, 2, 3]: expected [1 4 9], got [2 4 6]" in square and "(2)" in square
     assert "median 3.0 s" in page and "40.0 s (d)" in page
+    assert "2 written answers await manual grading" in " ".join(text.split())
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 1 and all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
     assert not re.search(r'(src|href)="(https?:)?//', page)

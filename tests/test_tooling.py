@@ -215,3 +215,31 @@ def test_course_option_points_every_command_at_a_checkout_from_anywhere(tiny_lab
     wrong = subprocess.run([sys.executable, "-m", "labs_cli", "--course", str(elsewhere), "build"],
                            capture_output=True, text=True, cwd=elsewhere)
     assert wrong.returncode != 0 and "--course" in wrong.stderr and wrong.stderr.strip().count("\n") == 0
+
+
+def _discussion(text: str, points: int) -> nbformat.NotebookNode:
+    meta = {"grade": True, "solution": True, "locked": False, "points": points, "grade_id": "discussion_why",
+            "schema_version": 3}
+    return nbformat.v4.new_markdown_cell(text, metadata={"nbgrader": meta})
+
+
+def test_a_discussion_answer_reaches_students_as_the_stub_and_its_rubric_stays_in_the_source(tmp_path: Path):
+    answer = "**Rubric (2 points).** One point each for: the sign; the size.\n\n**A full answer:** squares are signless."
+    write_tiny_lab(tmp_path, tiny_source([nbformat.v4.new_markdown_cell("**Question 1.** Why square?"),
+                                          _discussion(answer, 2)]))
+    built, errors = build(tmp_path, show_progress=False)
+    assert errors == []
+    student = read_notebook(built[0])
+    assert student.cells[-1].source == "YOUR ANSWER HERE" and "signless" not in _source_text(student)
+    assert student.cells[-2].source == "**Question 1.** Why square?"
+
+
+@pytest.mark.parametrize("text, points, problem", [
+    ("Squares are signless.", 2, "must start with '**Rubric (2 points).**'"),
+    ("**Rubric (3 points).** sign, size, scale.", 2, "has a rubric for 3 points but is worth 2"),
+])
+def test_a_discussion_answer_without_a_matching_rubric_stops_the_build(tmp_path: Path, text: str, points: int,
+                                                                        problem: str):
+    write_tiny_lab(tmp_path, tiny_source([_discussion(text, points)]))
+    _, errors = build(tmp_path, show_progress=False)
+    assert len(errors) == 1 and problem in errors[0]
