@@ -22,10 +22,12 @@ import ctypes
 import dataclasses
 import fcntl
 import hashlib
+import hmac
 import io
 import json
 import multiprocessing
 import os
+import secrets
 import shutil
 import signal
 import tempfile
@@ -61,7 +63,8 @@ from autograder.submissions import (
 
 #: Said in the detail of every row graded with ``--sandbox none`` (graded again once isolation is available).
 UNISOLATED_NOTE = "graded without isolation (--sandbox none)"
-#: ``manual_grading`` says which written answers await a person (they count in neither score nor max_score).
+#: ``manual_grading`` says what awaits a person: written answers (in neither score nor max_score) and
+#: code that reaches for the grading machinery (:mod:`autograder.tampering`).
 CSV_HEADER = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail", "manual_grading"]
 GRADER_VERSION = "1"
 
@@ -94,24 +97,67 @@ class Summary:
     by_status: dict[str, int] = field(default_factory=dict)
     #: Pairs flagged by the similarity check (None when it did not run).
     similar_pairs: int | None = None
+    #: Sentences about the records themselves (a damaged gradebook rebuilt, ledger lines ignored).
+    notes: list[str] = field(default_factory=list)
+
+
+#: Bytes of the per-output-folder key that signs ledger lines.
+LEDGER_KEY_BYTES = 32
+
+
+def _ledger_key(path: Path) -> bytes:
+    """The output folder's ledger key (made on first use, readable by its owner only)."""
+    try:
+        key = path.read_bytes()
+        if len(key) == LEDGER_KEY_BYTES:
+            return key
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(LEDGER_KEY_BYTES)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(key)
+    return key
 
 
 class Ledger:
-    """Append-only record of graded notebooks; the latest line for a key wins."""
+    """Append-only record of graded notebooks; the latest line for a key wins.
+
+    Every line is signed (HMAC-SHA256) with a key kept beside it in ``.grading/``,
+    which no sandboxed kernel can read (the output folder is hidden from them). A
+    line that is not valid JSON or not signed with this key (a torn write, an
+    edit, a line added by anything but the grader) is ignored and counted in
+    :attr:`rejected`; its notebook is graded again.
+    """
 
     def __init__(self, path: Path):
         self.path = path
+        self.key = _ledger_key(path.with_name("ledger.key"))
         self.latest: dict[tuple[str, str, str], dict] = {}
+        self.rejected = 0
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if not line.strip():
+                    continue
                 try:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
+                    entry = None
+                if not isinstance(entry, dict) or not hmac.compare_digest(str(entry.get("signature", "")),
+                                                                           self._signature(entry)):
+                    self.rejected += 1
                     continue
                 self.latest[(entry["student_id"], entry["assignment"], entry["notebook"])] = entry
 
+    def _signature(self, entry: dict) -> str:
+        unsigned = {key: value for key, value in entry.items() if key != "signature"}
+        return hmac.new(self.key, json.dumps(unsigned, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+
     def append(self, entry: dict) -> None:
-        """Write one entry durably (flush and fsync)."""
+        """Sign and write one entry durably (flush and fsync)."""
+        entry = json.loads(json.dumps(entry))
+        entry["signature"] = self._signature(entry)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as stream:
             if stream.tell() > 0 and not self._ends_with_newline():
@@ -127,6 +173,14 @@ class Ledger:
             return stream.read(1) == b"\n"
 
 
+def person_note(entry: dict) -> str:
+    """The ``manual_grading`` cell of a ledger entry: written answers awaiting a person, code a person should review."""
+    parts = [manual_grading_note(entry.get("manual") or {})]
+    if entry.get("review"):
+        parts.append("needs review: " + "; ".join(entry["review"]))
+    return "; ".join(part for part in parts if part)
+
+
 def write_csv(out: Path, ledger: Ledger) -> int:
     """Rewrite ``OUT/grades.csv`` from the ledger (sorted by student, assignment, notebook); return the row count."""
     buffer = io.StringIO()
@@ -136,7 +190,7 @@ def write_csv(out: Path, ledger: Ledger) -> int:
         entry = ledger.latest[key]
         writer.writerow([gradebook.spreadsheet_safe(cell) for cell in (
             entry["student_id"], entry["assignment"], entry["notebook"], f"{entry['score']:g}",
-            f"{entry['max_score']:g}", entry["status"], entry["detail"], manual_grading_note(entry.get("manual", {})))])
+            f"{entry['max_score']:g}", entry["status"], entry["detail"], person_note(entry))])
     write_text_atomically(out / "grades.csv", buffer.getvalue())
     return len(ledger.latest)
 
@@ -243,30 +297,49 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
 
 
 def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: GradeOutcome,
-            seconds: float | None = None) -> dict:
+            seconds: float | None = None, notes: list[str] | None = None) -> dict:
     """Write one result everywhere (gradebook, autograded notebook, feedback, Gradescope) then the ledger.
 
     ``seconds`` is how long the worker took to grade the notebook (None when no notebook ran).
+    A gradebook found damaged is rebuilt from the ledger, with a sentence added to ``notes``.
     """
     result = outcome.result
     detail = "; ".join(part for part in (task.note, result.detail) if part)
     feedback_path = out / "feedback" / task.student / task.assignment / f"{task.notebook}.html"
     known = (task.assignment, task.notebook) in course.sources
-    if known:
-        gradebook.record_scores(out, task.student, task.assignment, task.notebook, outcome.tests, result.manual)
+    notebook = None
     if outcome.notebook_json is not None:
         source = nbformat.read(course.sources[(task.assignment, task.notebook)], as_version=4)
         notebook = feedback.scrub_hidden_tests(nbformat.reads(outcome.notebook_json, as_version=4), source)
         autograded = out / "autograded" / task.student / task.assignment / f"{task.notebook}.ipynb"
         write_text_atomically(autograded, nbformat.writes(notebook))
-        page = gradebook.feedback_html(out, task.student, task.assignment, task.notebook, notebook, result.manual)
-    else:
-        page = feedback.invalid_feedback_html(task.student, task.notebook, result.status, detail)
+
+    def record_in_gradebook() -> str:
+        if known:
+            gradebook.record_scores(out, task.student, task.assignment, task.notebook, outcome.tests, result.manual)
+        if notebook is None:
+            return feedback.invalid_feedback_html(task.student, task.notebook, result.status, detail)
+        return gradebook.feedback_html(out, task.student, task.assignment, task.notebook, notebook, result.manual)
+
+    try:
+        page = record_in_gradebook()
+    except Exception:
+        damaged = gradebook.damage(out)
+        if damaged is None:
+            raise
+        # Something overwrote the gradebook while this batch ran: keep it aside and rebuild it from the ledger.
+        kept = out / f"gradebook.db.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        (out / "gradebook.db").rename(kept)
+        _rebuild_gradebook(out, course, ledger)
+        if notes is not None:
+            notes.append(f"OUT/gradebook.db was damaged during the run ({damaged}); it is kept as {kept.name} "
+                         "and was rebuilt from the ledger.")
+        page = record_in_gradebook()
     write_text_atomically(feedback_path, page)
     entry = {"student_id": task.student, "assignment": task.assignment, "notebook": task.notebook,
              "score": result.score, "max_score": result.max_score, "status": result.status, "detail": detail,
              "hash": task.digest if result.status != "error" else "", "tests": outcome.tests,
-             "manual": result.manual}
+             "manual": result.manual, "review": list(result.review)}
     if seconds is not None:
         entry["seconds"] = round(seconds, 3)
     ledger.append(entry)
@@ -274,6 +347,16 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     write_text_atomically(out / "gradescope" / task.student / task.assignment / "results.json",
                   feedback.gradescope_results(rows))
     return entry
+
+
+def _rebuild_gradebook(out: Path, course: Course, ledger: Ledger) -> None:
+    """Record every ledger entry of a course notebook in a new gradebook (the old one was damaged)."""
+    known = [entry for entry in ledger.latest.values() if (entry["assignment"], entry["notebook"]) in course.sources]
+    gradebook.prepare_course(out, course, sorted({entry["assignment"] for entry in known}), force=True)
+    for entry in known:
+        tests = {grade_id: tuple(points) for grade_id, points in (entry.get("tests") or {}).items()}
+        gradebook.record_scores(out, entry["student_id"], entry["assignment"], entry["notebook"], tests,
+                                entry.get("manual") or {})
 
 
 def _die_with_parent() -> None:
@@ -426,12 +509,24 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
             raise ValueError(f"{submissions} is neither a folder nor a zip archive; pass one of them.")
         folder, refused = extract_zip(submissions, work / "unzipped")
     scratch, scratch_lock = _new_scratch_root()
-    secrets = secret_paths(course, [out, submissions, folder, scratch])
+    hidden = secret_paths(course, [out, submissions, folder, scratch])
     ledger = Ledger(work / "ledger.jsonl")
-    tasks = plan(folder, course, settings, secrets, scratch, refused)
+    summary = Summary()
+    if ledger.rejected:
+        summary.notes.append(f"{ledger.rejected} line(s) of the ledger were damaged or not written by this grader "
+                             "and were ignored; their notebooks are graded again.")
+    damaged = gradebook.damage(out)
+    if damaged:
+        kept = out / f"gradebook.db.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        (out / "gradebook.db").rename(kept)
+        summary.notes.append(f"OUT/gradebook.db was damaged ({damaged}); it is kept as {kept.name} and was "
+                             "rebuilt from the ledger.")
+    tasks = plan(folder, course, settings, hidden, scratch, refused)
     todo = [t for t in tasks if force or ledger.latest.get((t.student, t.assignment, t.notebook), {}).get("hash") != t.digest]
-    summary = Summary(skipped=len(tasks) - len(todo))
+    summary.skipped = len(tasks) - len(todo)
     assignments = sorted({t.assignment for t in todo if t.assignment in course.assignments()})
+    if damaged:
+        _rebuild_gradebook(out, course, ledger)
     jobs = [t for t in todo if t.job is not None]
     workers = max(1, workers or os.cpu_count() or 1)
     progress = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not show_progress)
@@ -444,14 +539,14 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
             for task, outcome, seconds in results:
                 if preparing is not None:
                     preparing.result()
-                _record(out, course, ledger, task, outcome, seconds)
+                _record(out, course, ledger, task, outcome, seconds, summary.notes)
                 summary.graded += 1
                 progress.update()
                 write_csv(out, ledger)
             if preparing is not None:
                 preparing.result()
             for task in (t for t in todo if t.job is None):
-                _record(out, course, ledger, task, GradeOutcome(task.result))
+                _record(out, course, ledger, task, GradeOutcome(task.result), notes=summary.notes)
                 progress.update()
         finally:
             progress.close()

@@ -22,6 +22,8 @@ def _print_summary(summary, out: Path) -> None:
           f"feedback in {out / 'feedback'}, gradebook {out / 'gradebook.db'}.")
     pairs = "" if summary.similar_pairs is None else f" ({summary.similar_pairs} similar pair(s) flagged)"
     print(f"Class report: {out / 'report.html'}{pairs}; LMS grades: {out / 'lms.csv'}.")
+    for note in summary.notes:
+        print(note)
 
 
 def grade_command(submissions: Path, out: Path, *, root: Path, workers: int | None, cell_timeout: float | None,

@@ -35,14 +35,43 @@ def scrub_text(text: str, hidden: list[str]) -> str:
     return "\n".join(HIDDEN_LINE if _mentions_hidden(line, hidden) else line for line in text.split("\n"))
 
 
+#: Characters of output a test cell keeps in feedback (its text: [PASS]/[FAIL] lines and the error).
+TEST_OUTPUT_CAP = 2000
+SHORTENED = "\n[grader] the rest of this test's output is not shown\n"
+
+
+def _cap_test_outputs(cell: nbformat.NotebookNode) -> None:
+    """Keep a test cell's text outputs up to :data:`TEST_OUTPUT_CAP` characters in all; drop its rich outputs.
+
+    What a test prints runs the student's code, so it is capped like any student output;
+    images and HTML from a test cell would be a way around the cap.
+    """
+    budget, kept = TEST_OUTPUT_CAP, []
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            text = output.text
+            output.text = text[:budget] + (SHORTENED if len(text) > budget else "")
+            budget = max(0, budget - len(text))
+            kept.append(output)
+        elif output.output_type == "error":
+            output.evalue = output.evalue[:budget]
+            output.traceback = [line[:budget] for line in output.traceback[-8:]]
+            budget = max(0, budget - len(output.evalue))
+            kept.append(output)
+    cell.outputs = kept
+
+
 def scrub_hidden_tests(notebook: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``notebook`` in which no line of any hidden test of ``source`` appears."""
+    """A copy of ``notebook`` in which no line of any hidden test of ``source`` appears.
+
+    Test cells also keep only their capped text output (:func:`_cap_test_outputs`).
+    """
     hidden = [line for cell in source.cells if is_graded(cell) for line in hidden_test_lines(cell.source)]
     hidden_ids = {nbgrader_metadata(c)["grade_id"] for c in source.cells if is_graded(c) and hidden_test_lines(c.source)}
     scrubbed = copy.deepcopy(notebook)
-    if not hidden:
-        return scrubbed
     for cell in scrubbed.cells:
+        if is_graded(cell) and cell.cell_type == "code":
+            _cap_test_outputs(cell)
         if nbgrader_metadata(cell).get("grade_id") in hidden_ids:
             cell.source = strip_hidden_tests(cell.source).rstrip() + "\n" + HIDDEN_NOTE
         if cell.cell_type != "code":

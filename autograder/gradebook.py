@@ -47,11 +47,32 @@ def course_id(out: Path) -> str:
     return str(load_config(out).CourseDirectory.course_id)
 
 
-def prepare_course(out: Path, course: Course, assignments: list[str]) -> None:
+def damage(out: Path) -> str | None:
+    """Why ``out/gradebook.db`` cannot be used (one phrase), or None when it is sound or absent."""
+    import sqlite3
+
+    path = Path(out) / "gradebook.db"
+    if not path.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            result = connection.execute("PRAGMA quick_check").fetchone()
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    if result is None or result[0] != "ok":
+        return f"sqlite reports {result[0] if result else 'nothing'}"
+    if "assignment" not in tables:
+        return "it holds no nbgrader tables"
+    return None
+
+
+def prepare_course(out: Path, course: Course, assignments: list[str], force: bool = False) -> None:
     """Write the config and sources into ``out`` and (re)generate ``assignments`` when a source changed.
 
     Generating the assignment with nbgrader records its notebooks, grade cells
-    and points in the gradebook, which scoring and feedback need.
+    and points in the gradebook, which scoring and feedback need; ``force``
+    generates them even when nothing changed (a new gradebook).
     """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -69,7 +90,7 @@ def prepare_course(out: Path, course: Course, assignments: list[str]) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
                 changed = True
-        if changed or not (out / "release" / assignment).exists():
+        if changed or force or not (out / "release" / assignment).exists():
             api = NbGraderAPI(CourseDirectory(config=config), config=config)
             api.log.setLevel(logging.WARNING)
             result = api.generate_assignment(assignment, force=True, create=True)

@@ -40,6 +40,7 @@ from autograder.notebooks import (
     settle_outputs,
 )
 from autograder.restore import grade_ids, restore
+from autograder.tampering import machinery_uses
 from autograder.sandbox import (
     Isolation,
     Limits,
@@ -71,6 +72,8 @@ class GradeResult:
     detail: str
     #: Points per grade id of written answers that await a person (discussion questions).
     manual: dict[str, float] = field(default_factory=dict)
+    #: Student cells that reach for the grading machinery (:mod:`autograder.tampering`): a person should look.
+    review: tuple[str, ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -137,16 +140,17 @@ def _guard_cell(code: str, token: str | None = None) -> nbformat.NotebookNode:
 def add_guards(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """Return a copy with small values injected and the guard cells in place (see :mod:`autograder.guard`)."""
     notebook = inject_small_values(notebook, name)
-    cells = [_guard_cell(guard.install_source(TOKEN_PREFIX))]
+    prefix = guard.new_prefix()
+    cells = [_guard_cell(guard.install_source(TOKEN_PREFIX, prefix))]
     for cell in notebook.cells:
         if is_graded(cell):
             token = secrets.token_hex(8)
-            cells.append(_guard_cell(guard.restore_source(token), token))
+            cells.append(_guard_cell(guard.restore_source(token, prefix), token))
         cells.append(cell)
         if is_graded(cell):
-            cells.append(_guard_cell(guard.forget_source()))
+            cells.append(_guard_cell(guard.forget_source(prefix)))
         if SETUP_TAG in cell.metadata.get("tags", []):
-            cells.append(_guard_cell(guard.bind_source()))
+            cells.append(_guard_cell(guard.bind_source(prefix)))
     notebook.cells = cells
     return notebook
 
@@ -371,13 +375,16 @@ def grade_job(job: GradeJob) -> GradeOutcome:
     failed = [grade_id for grade_id, (points, available) in tests.items() if points < available]
     details = restored.notes + guard_notes + ([run.detail] if run.detail else [])
     details.append(f"failed tests: {', '.join(failed)}" if failed else "all tests passed")
+    review = tuple(machinery_uses(restored.notebook, source))
+    if review:
+        details.append("needs review: " + "; ".join(review))
     manual = answered_manual_points(restored.notebook, source)
     unanswered = sorted(set(manual_points(source)) - set(manual))
     if unanswered:
         details.append(f"not answered: {', '.join(unanswered)}")
     notebook = strip_grader_cells(run.notebook)
     return GradeOutcome(
-        GradeResult(points, total, run.status, "; ".join(details), manual), tests, nbformat.writes(notebook)
+        GradeResult(points, total, run.status, "; ".join(details), manual, review), tests, nbformat.writes(notebook)
     )
 
 

@@ -11,24 +11,32 @@ input/AST transformers, custom exception handlers, event callbacks, trace
 functions and replaced streams, then prints a per-cell token. A test whose
 guard did not print its token scores nothing.
 
+The guard's functions get new, unpredictable names in every kernel
+(:func:`new_prefix`), so student code cannot call, delete or wrap them by name.
+
 This defends against the tampering a student can do by accident or on
 purpose with ordinary Python (monkey-patching ``np.allclose``,
 ``np.testing``, ``labs.checks``, the shell's transformers or exception
-handlers, the kernel's ``do_execute`` or the session's ``send``). Code running
-in the kernel can still, with deliberate effort, find and disable the guard
-itself: everything a guard knows lives in the same process as the student's
-code, so no evidence produced there is unforgeable. The sandbox bounds what
-such code can reach, and the token check turns a merely disabled guard into
-zero points rather than full points.
+handlers, the kernel's ``do_execute`` or the session's ``send``, rebinding a
+guard by its name). Code running in the kernel can still, with deliberate
+effort, find the guard (walking ``globals()`` or closures) and subvert it:
+everything a guard knows lives in the same process as the student's code, so
+no evidence produced there is unforgeable. Such code cannot hide from its own
+text, though: :mod:`autograder.tampering` reads every student cell outside the
+kernel and the row says "needs review" with the cell and what it used. The
+sandbox bounds what such code can reach, and the token check turns a merely
+disabled guard into zero points rather than full points.
 """
 
 from __future__ import annotations
+
+import secrets
 
 GUARD_TAG = "grader-guard"
 GUARDED_MODULES = ("builtins", "numpy", "numpy.testing", "labs", "labs.checks")
 
 _INSTALL = '''
-def _grader_guard_install():
+def GUARD_NAME_install():
     import builtins, importlib, linecache, sys
     shell = get_ipython()
     modules = {}
@@ -124,32 +132,38 @@ def _grader_guard_install():
     return bind, restore, forget
 
 
-_grader_guard_bind, _grader_guard_restore, _grader_guard_forget = _grader_guard_install()
-del _grader_guard_install
+GUARD_NAME_bind, GUARD_NAME_restore, GUARD_NAME_forget = GUARD_NAME_install()
+del GUARD_NAME_install
 '''
 
 
-def install_source(token_prefix: str) -> str:
+def new_prefix() -> str:
+    """A fresh, unpredictable prefix for the guard's names in one kernel (student code cannot call them by name)."""
+    return f"_grader_{secrets.token_hex(6)}"
+
+
+def install_source(token_prefix: str, prefix: str) -> str:
     """Code of the first guard cell (snapshots); ``token_prefix`` starts every guard token line."""
     return (
-        _INSTALL.replace("MODULE_NAMES", repr(GUARDED_MODULES)).replace("TOKEN_PREFIX", repr(token_prefix)).strip()
+        _INSTALL.replace("MODULE_NAMES", repr(GUARDED_MODULES)).replace("TOKEN_PREFIX", repr(token_prefix))
+        .replace("GUARD_NAME", prefix).strip()
     )
 
 
-def bind_source() -> str:
+def bind_source(prefix: str) -> str:
     """Code of the guard cell placed after the set-up cell."""
-    return "_grader_guard_bind()"
+    return f"{prefix}_bind()"
 
 
-def forget_source() -> str:
+def forget_source(prefix: str) -> str:
     """Code of the guard cell placed after a test cell: it drops the test's source from the kernel's line cache.
 
     Test cells run without being stored in the input history (``In``); this removes
     the last copy a later student cell could print.
     """
-    return "_grader_guard_forget()"
+    return f"{prefix}_forget()"
 
 
-def restore_source(token: str) -> str:
+def restore_source(token: str, prefix: str) -> str:
     """Code of the guard cell placed before a test cell; it prints ``token`` when it ran."""
-    return f"_grader_guard_restore({token!r})"
+    return f"{prefix}_restore({token!r})"

@@ -9,7 +9,9 @@ submission folder's name) goes into the column named by ``id_column``; the
 other identity columns stay empty, except ``Student``, which repeats the id.
 With an ``id_column`` that Canvas does not know (``Email address`` for Moodle,
 say), the file starts with that single column instead. Moodle maps columns by
-hand on import, so either layout works there.
+hand on import, so either layout works there. Totals hold autograded points
+only: written answers awaiting a person (``manual_grading`` in grades.csv) are
+added in the LMS once graded.
 """
 
 from __future__ import annotations

@@ -174,7 +174,8 @@ def notebook_stats(out: Path, assignment: str, notebook: str, source: nbformat.N
             else:
                 test.errors[f"{status}: no notebook ran"] += 1
     if similarity_threshold is not None:
-        solutions = [cell for cell in source.cells if is_answer(cell) and nbgrader_metadata(cell).get("grade_id")]
+        solutions = [cell for cell in source.cells
+                     if cell.cell_type == "code" and is_answer(cell) and nbgrader_metadata(cell).get("grade_id")]
         stubs = {nbgrader_metadata(c)["grade_id"]: stub_of(c.source, CODE_STUB) for c in solutions}
         references = {nbgrader_metadata(c)["grade_id"]: reference_of(c.source) for c in solutions}
         stats.pairs = similar_pairs(answers, stubs, references, similarity_threshold, assignment, notebook)

@@ -288,7 +288,38 @@ class _Yes:
         return lambda *a, **k: True
 np = _Yes()
 """
-DISABLE_GUARD = "del _grader_guard_restore"
+#: Deletes the guard before each test (found by its name's prefix): the tests after it score nothing.
+DISABLE_GUARD = """
+for _name in [name for name in globals() if name.startswith('_grader') and name.endswith('_restore')]:
+    del globals()[_name]
+"""
+#: Replaces the guard by a function that calls it, then patches the checks again (the issue's route to 9/9).
+#: The guard's names are new in every kernel, so the old fixed name is not there to wrap.
+REBIND_GUARD = """
+_real_restore = _grader_guard_restore
+def _grader_guard_restore(token):
+    _real_restore(token)
+    import numpy, labs.checks
+    numpy.allclose = numpy.array_equal = lambda *a, **k: True
+    numpy.testing.assert_allclose = lambda *a, **k: None
+    labs.checks.check_close = labs.checks.check_equal = lambda *a, **k: None
+"""
+#: Finds the guard by walking globals() and wraps every such function the same way. It forges the
+#: score (in-process evidence can be forged with deliberate effort) but cannot hide from the code check.
+HUNT_GUARD = """
+import numpy, labs.checks
+def _patch_checks():
+    numpy.allclose = numpy.array_equal = lambda *a, **k: True
+    numpy.testing.assert_allclose = lambda *a, **k: None
+    labs.checks.check_close = labs.checks.check_equal = lambda *a, **k: None
+for _name, _value in list(globals().items()):
+    if _name.startswith('_') and callable(_value) and getattr(_value, '__closure__', None):
+        def _wrapped(*args, _inner=_value, **kwargs):
+            result = _inner(*args, **kwargs)
+            _patch_checks()
+            return result
+        globals()[_name] = _wrapped
+"""
 #: The kernel runs every test cell as `pass`.
 FAKE_EXECUTE = """
 _kernel = get_ipython().kernel
@@ -341,11 +372,24 @@ for address in [('1.1.1.1', 53), ('pypi.org', 443)]:
         pass
 """
 
-def _cheat(code: str, detail: list[str]) -> Callable[[], Case]:
+#: A right answer that prints the call stack, base64-encoded, whenever a test calls it: the hidden
+#: test's own line is on that stack. The text reaches the test's output (capped), and the row is flagged.
+STACK_LEAK = ("def square(values):\n    import base64, traceback\n"
+              "    print(base64.b64encode(''.join(traceback.format_stack()).encode()).decode())\n"
+              "    return np.asarray(values) ** 2")
+
+
+def _stack_leak() -> Case:
+    notebook = with_answers(dict(SOLUTIONS, square=STACK_LEAK))
+    return Case(_bytes(notebook), 10, "ok", ["all tests passed",
+                                             "needs review: answer square uses .format_stack, import traceback"])
+
+
+def _cheat(code: str, detail: list[str], score: float = 0) -> Callable[[], Case]:
     def build() -> Case:
         notebook = with_answers(WRONG)
         notebook.cells.insert(3, nbformat.v4.new_code_cell(code))
-        return Case(_bytes(notebook), 0, "ok", detail)
+        return Case(_bytes(notebook), score, "ok", detail)
 
     return build
 
@@ -379,7 +423,13 @@ CASES: dict[str, Callable[[], Case]] = {
     "input_transformer": _cheat(TRANSFORMER, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "exception_handler": _cheat(SWALLOW, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "rebound_numpy": _cheat(REBIND_NP, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
-    "disabled_guard": _hostile(DISABLE_GUARD, 2, "ok", ["guard before test_mean_rows was disabled"]),
+    "disabled_guard": _hostile(DISABLE_GUARD, 2, "ok", ["guard before test_mean_rows was disabled",
+                                                         "needs review: cell 7 uses '_grader', globals"]),
+    "rebound_guard": _cheat(REBIND_GUARD, ["failed tests: test_square, test_mean_rows, test_clip_unit",
+                                           "needs review: cell 4 uses _grader_guard_restore"]),
+    "stack_leak": _stack_leak,
+    "hunted_guard": _cheat(HUNT_GUARD, ["all tests passed", "needs review: cell 4 uses .__closure__, globals"],
+                           score=10),
     "fake_execute": _cheat(FAKE_EXECUTE, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "fake_execute_class": _cheat(FAKE_EXECUTE_CLASS, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "forged_replies": _cheat(FORGE_REPLIES, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),

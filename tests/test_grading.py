@@ -18,7 +18,7 @@ import pytest
 
 import grading_fixtures as fixtures
 from autograder.batch import SCRATCH_PREFIX, UNISOLATED_NOTE, Ledger, Settings, grade_batch
-from autograder.feedback import scrub_hidden_tests
+from autograder.feedback import TEST_OUTPUT_CAP, scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
 from autograder.notebooks import is_graded
 from autograder.restore import canonical_notebook_name, restore
@@ -122,7 +122,7 @@ def test_guards_surround_every_test_and_small_values_are_injected():
     assert tags[0] == ["grader-guard"]
     assert any("injected-parameters" in t for t in tags)
     for index, cell in enumerate(prepared.cells):
-        if cell.metadata.get("nbgrader", {}).get("grade", False):
+        if is_graded(cell):
             assert "grader_token" in prepared.cells[index - 1].metadata
 
 
@@ -139,14 +139,43 @@ def test_scrubbing_removes_hidden_tests_from_sources_and_tracebacks():
     assert "square of [1, 2, 3]" in scrubbed
 
 
+def test_a_test_cell_keeps_only_capped_text_output_in_feedback():
+    source = fixtures.source_notebook()
+    executed = restore(fixtures.blank(), source).notebook
+    cell = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_square")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="[PASS] square\n" + "A" * 50_000),
+                    nbformat.v4.new_output("display_data", data={"text/html": "<b>" + "B" * 10_000 + "</b>"}),
+                    nbformat.v4.new_output("error", ename="AssertionError", evalue="C" * 10_000, traceback=["T" * 10_000])]
+    kept = next(c for c in scrub_hidden_tests(executed, source).cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "test_square").outputs
+    assert [output.output_type for output in kept] == ["stream", "error"]
+    assert kept[0].text.startswith("[PASS] square") and len(kept[0].text) < TEST_OUTPUT_CAP + 100
+    assert kept[1].evalue == "" and all(len(line) <= TEST_OUTPUT_CAP for line in kept[1].traceback)
+
+
 def test_ledger_ignores_a_torn_last_line(tmp_path):
     path = tmp_path / "ledger.jsonl"
     entry = {"student_id": "a", "assignment": "x", "notebook": "n", "score": 1.0}
-    path.write_text(json.dumps(entry) + "\n" + '{"student_id": "b", "assi')
+    Ledger(path).append(entry)
+    with open(path, "a") as stream:
+        stream.write('{"student_id": "b", "assi')
     ledger = Ledger(path)
-    assert list(ledger.latest) == [("a", "x", "n")]
+    assert list(ledger.latest) == [("a", "x", "n")] and ledger.rejected == 1
     ledger.append(dict(entry, student_id="b"))
     assert sorted(Ledger(path).latest) == [("a", "x", "n"), ("b", "x", "n")]
+
+
+def test_ledger_lines_not_signed_with_the_folders_key_are_ignored(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    entry = {"student_id": "a", "assignment": "x", "notebook": "n", "score": 3.0, "tests": {"t": (3.0, 9.0)}}
+    Ledger(path).append(entry)
+    signed = json.loads(path.read_text())
+    forged = [dict(signed, score=9.0), dict(entry, score=9.0), dict(entry, score=9.0, signature="0" * 64)]
+    with open(path, "a") as stream:
+        stream.writelines(json.dumps(line) + "\n" for line in forged)
+    ledger = Ledger(path)
+    assert ledger.latest[("a", "x", "n")]["score"] == 3.0 and ledger.rejected == 3
+    assert (tmp_path / "ledger.key").stat().st_mode & 0o077 == 0, "the key is readable by others"
 
 
 # --- one submission, executed ----------------------------------------------------------------
@@ -369,6 +398,31 @@ def test_student_code_cannot_touch_the_records_or_another_submission(tmp_path):
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
         scores = {s.student.id: s.score for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT)}
     assert scores == {"full": 10, "partial": 7, "vandal": 10}
+
+
+@pytest.mark.notebook
+def test_a_damaged_gradebook_and_forged_ledger_lines_are_repaired_from_the_signed_ledger(tmp_path):
+    course = _course(tmp_path)
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    _write_submissions(submissions, ["full", "partial"])
+    grade_batch(submissions, out, course, workers=2, settings=SETTINGS, show_progress=False)
+    (out / "gradebook.db").write_bytes(b"owned" * 100)
+    ledger = out / ".grading" / "ledger.jsonl"
+    partial = next(json.loads(line) for line in ledger.read_text().splitlines() if '"partial"' in line)
+    with open(ledger, "a") as stream:
+        stream.write(json.dumps(dict(partial, score=10.0, hash="forged")) + "\n")
+
+    summary = grade_batch(submissions, out, course, workers=2, settings=SETTINGS, show_progress=False)
+
+    assert (summary.graded, summary.skipped) == (0, 2)
+    assert any("1 line(s) of the ledger" in note for note in summary.notes)
+    assert any("gradebook.db was damaged" in note and "rebuilt from the ledger" in note for note in summary.notes)
+    assert {r["student_id"]: r["score"] for r in _rows(out)} == {"full": "10", "partial": "7"}
+    assert len(list(out.glob("gradebook.db.damaged-*"))) == 1
+    from nbgrader.api import Gradebook
+    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
+        scores = {s.student.id: s.score for s in gradebook.assignment_submissions(fixtures.ASSIGNMENT)}
+    assert scores == {"full": 10, "partial": 7}
 
 
 def _course_with_a_second_notebook(tmp_path: Path):

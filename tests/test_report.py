@@ -42,8 +42,9 @@ def _rows(text: str) -> list[dict]:
 
 
 def _fixture_cells() -> tuple[dict[str, str], dict[str, str]]:
-    """Stub and reference of each answer cell of the fixture notebook."""
-    answers = [c for c in fixtures.source_notebook().cells if c.metadata.get("nbgrader", {}).get("solution")]
+    """Stub and reference of each code answer cell of the fixture notebook (written answers are not compared)."""
+    answers = [c for c in fixtures.source_notebook().cells
+               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
     ids = [c.metadata.nbgrader.grade_id for c in answers]
     return ({i: stub_of(c.source, CODE_STUB) for i, c in zip(ids, answers)},
             {i: reference_of(c.source) for i, c in zip(ids, answers)})
@@ -51,7 +52,7 @@ def _fixture_cells() -> tuple[dict[str, str], dict[str, str]]:
 
 def _answer_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:
     return {c.metadata.nbgrader.grade_id: c.source for c in notebook.cells
-            if c.metadata.get("nbgrader", {}).get("solution")}
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
 # --- LMS export -----------------------------------------------------------------------------
