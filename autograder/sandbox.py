@@ -24,10 +24,18 @@ lets the kernel read only the system, the Python installation and ``labs``,
 write only its own folder, open no TCP connection and signal no process
 outside itself; it shares the machine's process table.
 
+``container`` (any user with Podman or Docker and the grading image):
+:mod:`autograder.container` runs each kernel in its own container with no
+network, a read-only root file system, only its folder mounted, and CPU,
+memory and process limits. The kernel's Unix sockets must be reachable from
+the grader, so the engine must run containers on the grader's own kernel
+(Linux); Docker Desktop's VM on macOS and Windows does not share them.
+
 ``none`` (only when asked for): the kernel runs with the resource limits
 alone and can read and write what the grading user can.
 
-``auto`` picks the strongest that works here and refuses to grade when none
+``auto`` picks the strongest that works here (in that order: bwrap,
+landlock, container) and refuses to grade when none
 does. Whatever the mode, every process the kernel started is killed when its
 notebook is done (:func:`kill_new_descendants`).
 """
@@ -43,7 +51,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import landlock
+from autograder import container, landlock
 
 FIRST_SANDBOX_UID = 200_000
 SANDBOX_UID_RANGE = 100_000
@@ -51,11 +59,12 @@ SANDBOX_UID_RANGE = 100_000
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one student kernel."""
+    """Resource limits of one student kernel (``cpus`` is enforced by the ``container`` mode only)."""
 
     memory_bytes: int = 6 * 1024**3
     max_processes: int = 256
     max_file_bytes: int = 200 * 1024**2
+    cpus: float = 1.0
 
     def prlimit_arguments(self) -> list[str]:
         """The ``prlimit`` options that apply these limits (core files off)."""
@@ -67,7 +76,9 @@ class Limits:
         ]
 
 
-MODES = ("auto", "bwrap", "landlock", "none")
+MODES = ("auto", "bwrap", "landlock", "container", "none")
+#: The order in which ``auto`` tries the isolation modes, strongest first.
+AUTO_ORDER = ("bwrap", "landlock", "container")
 #: Landlock ABI from which TCP and signals are confined too (Linux 6.12).
 FULL_LANDLOCK_ABI = 6
 
@@ -78,7 +89,7 @@ class SandboxUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class Isolation:
-    """How student kernels are isolated: ``mode`` is "bwrap", "landlock" or "none"."""
+    """How student kernels are isolated: ``mode`` is "bwrap", "landlock", "container" or "none"."""
 
     mode: str
 
@@ -93,6 +104,12 @@ class Isolation:
                         if landlock.abi_version() >= FULL_LANDLOCK_ABI else "network and signals NOT confined (old kernel)")
             return (f"Landlock: reads only the system, Python and labs, writes only its folder, {confined}, "
                     "resource limits")
+        if self.mode == "container":
+            engine = Path(container.find_engine() or "container").name
+            directory = container.rootfs()
+            system = f"read-only root file system {directory}" if directory else f"read-only image {container.image_tag()}"
+            return (f"{engine} container: no network, {system}, only its folder mounted, "
+                    "CPU, memory and process limits, removed afterwards")
         return ("no sandbox (--sandbox none): resource limits only; student code runs as you, "
                 "can read and write your files and use the network")
 
@@ -118,24 +135,37 @@ def landlock_problem() -> str | None:
     return None
 
 
+def container_problem() -> str | None:
+    """Why containers cannot isolate kernels here, or None when they can (see :mod:`autograder.container`)."""
+    return container.container_problem()
+
+
+def _problem(mode: str) -> str | None:
+    """Why isolation ``mode`` cannot work here, or None when it can."""
+    return {"bwrap": bubblewrap_problem, "landlock": landlock_problem, "container": container_problem}[mode]()
+
+
 def choose_isolation(requested: str = "auto") -> Isolation:
     """The isolation for ``requested`` (one of :data:`MODES`); raises SandboxUnavailable with one sentence."""
     if requested not in MODES:
         raise SandboxUnavailable(f"--sandbox must be one of {', '.join(MODES)}, not {requested!r}.")
     if requested == "none":
         return Isolation("none")
-    problems = {"bwrap": bubblewrap_problem(), "landlock": landlock_problem()}
     if requested != "auto":
-        if problems[requested]:
-            raise SandboxUnavailable(f"--sandbox {requested} cannot work here: {problems[requested]}.")
+        problem = _problem(requested)
+        if problem:
+            raise SandboxUnavailable(f"--sandbox {requested} cannot work here: {problem}.")
         return Isolation(requested)
-    for mode in ("bwrap", "landlock"):
-        if problems[mode] is None:
+    problems = []
+    for mode in AUTO_ORDER:
+        problem = _problem(mode)
+        if problem is None:
             return Isolation(mode)
+        problems.append(problem)
     raise SandboxUnavailable(
-        "No isolation for student code is available here: " + "; ".join(problems.values()) +
-        ". Install bubblewrap, or pass --sandbox none to grade without isolation (student code can then read "
-        "your files and use the network)."
+        "No isolation for student code is available here: " + "; ".join(problems) +
+        ". Install bubblewrap, or Podman or Docker and run labs grade --build-image, or pass --sandbox none to "
+        "grade without isolation (student code can then read your files and use the network)."
     )
 
 
@@ -241,11 +271,29 @@ def kernel_environment(workdir: Path) -> dict[str, str]:
     }
 
 
+def container_command(engine: str, name: str, workdir: Path, environment: dict[str, str], uid: int | None,
+                      secret_paths: list[Path], limits: Limits) -> list[str]:
+    """The command prefix that runs a program in container ``name`` (see :mod:`autograder.container`).
+
+    The prefix ends with the container's image; the program's own command follows, as
+    :func:`autograder.container.kernel_command` gives it. With ``LABS_CONTAINER_ROOTFS``
+    the same folders as in the bubblewrap sandbox are hidden, and the secret paths.
+    """
+    root = container.rootfs()
+    hidden = [Path(path) for path in _hidden_parents() if path != "/dev/shm" and Path(path).exists()] + secret_paths
+    return container.supervisor_command(engine, name) + container.run_command(
+        engine, name, workdir, environment, limits, uid, hidden=hidden if root else (),
+        visible=_visible_paths() if root else (), root=root)
+
+
 def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits, isolation: Isolation):
     """A jupyter_client AsyncKernelManager whose kernel runs isolated in ``workdir`` over Unix sockets."""
     from jupyter_client import AsyncKernelManager
 
-    uid = new_sandbox_uid() if isolation.mode == "bwrap" and os.geteuid() == 0 else None
+    own_user = os.geteuid() == 0 and (isolation.mode == "bwrap" or (isolation.mode == "container" and container.rootfs() is None))
+    uid = new_sandbox_uid() if own_user else None
+    engine = container.find_engine() if isolation.mode == "container" else None
+    name = container.new_container_name()
 
     class SandboxedKernelManager(AsyncKernelManager):
         """Starts the usual ipykernel command behind the isolation's command prefix."""
@@ -258,7 +306,25 @@ def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits,
                 return bubblewrap_command(workdir, uid, secret_paths, limits) + command
             if isolation.mode == "landlock":
                 return landlock_command(workdir, limits) + command
+            if isolation.mode == "container":
+                return command
             return plain_command(limits) + command
+
+        async def _async_launch_kernel(self, kernel_cmd, **options):
+            """In the container mode the kernel's environment goes into the container; the engine gets the grader's."""
+            if isolation.mode == "container":
+                # As in the other modes, the kernel watches no parent: the container's removal ends it.
+                environment = {**(options.get("env") or kernel_environment(workdir)), "JPY_PARENT_PID": "0"}
+                kernel_cmd = (container_command(engine, name, workdir, environment, uid, secret_paths, limits)
+                              + container.kernel_command(kernel_cmd, container.rootfs()))
+                options["env"] = dict(os.environ)
+            return await super()._async_launch_kernel(kernel_cmd, **options)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            """Also remove the kernel's container (its processes are the engine's, not the grader's children)."""
+            if isolation.mode == "container":
+                container.remove(engine, name)
+            await super()._async_cleanup_resources(restart=restart)
 
     if uid is not None:
         os.chown(workdir, uid, uid)

@@ -86,7 +86,17 @@ def _release(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from autograder.cli import grade_command
 
-    return grade_command(Path(args.submissions), Path(args.out), root=project_root(course=args.course),
+    root = project_root(course=args.course)
+    if args.build_image:
+        from autograder.container import build_image
+
+        built = build_image(root)
+        if built != 0 or args.submissions is None:
+            return built
+    if args.submissions is None or args.out is None:
+        print("labs grade: give SUBMISSIONS and --out OUT (or only --build-image).", file=sys.stderr)
+        return 2
+    return grade_command(Path(args.submissions), Path(args.out), root=root,
                          workers=args.workers, cell_timeout=args.cell_timeout,
                          notebook_timeout=args.notebook_timeout, force=args.force, scheduler=args.scheduler,
                          sandbox=args.sandbox, similarity=args.similarity,
@@ -155,16 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     release.set_defaults(handler=_release)
 
     grade = commands.add_parser("grade", help="grade a folder or .zip of submissions into a CSV and feedback")
-    grade.add_argument("submissions", help="folder <student>/<assignment>/<Notebook>.ipynb, or a .zip of it")
-    grade.add_argument("--out", required=True, help="output folder: grades.csv, feedback/, gradebook")
+    grade.add_argument("submissions", nargs="?", default=None,
+                       help="folder <student>/<assignment>/<Notebook>.ipynb, or a .zip of it")
+    grade.add_argument("--out", default=None, help="output folder: grades.csv, feedback/, gradebook (required to grade)")
     grade.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
     grade.add_argument("--cell-timeout", type=_positive_seconds, default=None,
                        help="seconds one cell may take (default 120)")
     grade.add_argument("--notebook-timeout", type=_positive_seconds, default=None,
                        help="seconds one whole notebook may take (default 600)")
     grade.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto",
-                       help="how student code is isolated (default auto: the strongest available; "
-                            "refuses to grade when there is none)")
+                       help="how student code is isolated (default auto: the strongest available of bwrap, landlock "
+                            "and container; refuses to grade when there is none)")
+    grade.add_argument("--build-image", action="store_true",
+                       help="build the container image of --sandbox container from the repository's Dockerfile with "
+                            "podman or docker (LABS_CONTAINER_ENGINE names another), then grade if SUBMISSIONS is given")
     grade.add_argument("--force", action="store_true", help="re-grade submissions already graded")
     grade.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (extra 'cluster')")
     grade.add_argument("--similarity", action="store_true",
@@ -202,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Modules only the ``grading`` extra installs, which the instructor commands need.
-GRADING_MODULES = {"nbgrader", "nbclient", "nbformat", "nbconvert", "ipykernel", "jupyter_client"}
+#: Modules only the ``grading`` extra installs, which the instructor commands need (``labs run`` needs none).
+GRADING_MODULES = {"nbgrader", "nbconvert"}
 
 
 def main(argv: list[str] | None = None) -> int:

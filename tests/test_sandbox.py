@@ -131,3 +131,31 @@ def test_the_checkouts_git_history_is_a_secret_wherever_the_checkout_is(tmp_path
     (checkout / ".git").mkdir()
     hidden = secret_paths(course_from_sources([source]), [tmp_path / "out"])
     assert str(checkout / ".git") in hidden and str(source.parent) in hidden and str(tmp_path / "out") in hidden
+
+
+def test_auto_tries_containers_only_after_bubblewrap_and_landlock(monkeypatch):
+    _without(monkeypatch, "bwrap", "landlock")
+    monkeypatch.setattr(sandbox, "container_problem", lambda: None)
+    assert sandbox.choose_isolation("auto").mode == "container"
+    monkeypatch.setattr(sandbox, "landlock_problem", lambda: None)
+    monkeypatch.setattr(sandbox, "container_problem", lambda: pytest.fail("containers probed although Landlock works"))
+    assert sandbox.choose_isolation("auto").mode == "landlock"
+
+
+def test_the_refusal_names_the_container_way_out_and_why_it_is_closed(monkeypatch):
+    _without(monkeypatch, "bwrap", "landlock")
+    monkeypatch.setattr(sandbox, "container_problem", lambda: "neither podman nor docker is installed")
+    with pytest.raises(sandbox.SandboxUnavailable) as raised:
+        sandbox.choose_isolation("auto")
+    message = str(raised.value)
+    assert "neither podman nor docker is installed" in message and "labs grade --build-image" in message
+    assert "\n" not in message
+    with pytest.raises(sandbox.SandboxUnavailable, match=r"--sandbox container cannot work here: neither podman"):
+        sandbox.choose_isolation("container")
+
+
+def test_the_container_mode_says_what_the_kernel_cannot_do(monkeypatch):
+    monkeypatch.delenv("LABS_CONTAINER_ROOTFS", raising=False)
+    sentence = sandbox.Isolation("container").describe()
+    assert "no network" in sentence and "read-only image intro-deep-learning-labs-grader:" in sentence
+    assert "container" in sandbox.MODES and sandbox.AUTO_ORDER == ("bwrap", "landlock", "container")

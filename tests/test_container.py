@@ -1,0 +1,282 @@
+"""The ``container`` isolation mode: the exact engine command, its refusals, the image build, and real Podman kernels."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import grading_fixtures as fixtures
+from autograder import container, sandbox
+from autograder.grading import GradeJob, grade_job
+from labs_cli.cli import main as labs_main
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = dict(cell_timeout=20, notebook_timeout=90)
+#: A stand-in engine: logs each call's arguments to $FAKE_ENGINE_LOG, answers as $FAKE_ENGINE_MODE says.
+FAKE_ENGINE = """#!/bin/sh
+echo "$@" >> "$FAKE_ENGINE_LOG"
+case "$1:$FAKE_ENGINE_MODE" in
+  info:no-daemon) echo "Cannot connect to the Docker daemon. Is the docker daemon running?" >&2; exit 1;;
+  info:desktop) echo " Operating System: Docker Desktop";;
+  image:no-image) echo "Error: no such image" >&2; exit 1;;
+  run:*) exec sleep 300;;
+esac
+exit 0
+"""
+
+
+def _fake_engine(tmp_path: Path, monkeypatch, mode: str, name: str = "podman") -> Path:
+    """Put a fake engine called ``name`` first on PATH; returns the file its calls are logged to."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    engine = bin_dir / name
+    engine.write_text(FAKE_ENGINE)
+    engine.chmod(0o755)
+    log = tmp_path / "engine.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    monkeypatch.setenv("FAKE_ENGINE_MODE", mode)
+    monkeypatch.delenv(container.ENGINE_VARIABLE, raising=False)
+    monkeypatch.delenv(container.ROOTFS_VARIABLE, raising=False)
+    return log
+
+
+def _option_values(command: list[str], option: str) -> list[str]:
+    return [command[index + 1] for index, word in enumerate(command) if word == option]
+
+
+# --- the command line, built without any engine --------------------------------------------------
+
+def test_the_kernel_container_has_no_network_a_read_only_root_limits_and_is_removed(tmp_path):
+    limits = sandbox.Limits(memory_bytes=2 * 1024**3, max_processes=64, max_file_bytes=10**6, cpus=1.5)
+    command = container.run_command("/usr/bin/podman", "labs-grade-x", tmp_path, {"HOME": str(tmp_path)}, limits, None)
+    assert command[:3] == ["/usr/bin/podman", "run", "--rm"]
+    assert _option_values(command, "--network") == ["none"] and "--read-only" in command
+    assert _option_values(command, "--cap-drop") == ["ALL"]
+    assert _option_values(command, "--memory") == [str(2 * 1024**3)] == _option_values(command, "--memory-swap")
+    assert _option_values(command, "--pids-limit") == ["64"] and _option_values(command, "--cpus") == ["1.5"]
+    assert {"fsize=1000000:1000000", "core=0:0"} <= set(_option_values(command, "--ulimit"))
+    assert _option_values(command, "--name") == ["labs-grade-x"]
+
+
+def test_only_the_kernels_folder_is_mounted_and_the_image_is_never_pulled(tmp_path):
+    environment = sandbox.kernel_environment(tmp_path)
+    command = container.run_command("/usr/bin/docker", "labs-grade-x", tmp_path, environment, sandbox.Limits(), 200_123)
+    assert _option_values(command, "--mount") == [f"type=bind,source={tmp_path},target={tmp_path}"]
+    assert _option_values(command, "--workdir") == [str(tmp_path)]
+    assert "--volume" not in command and "--tmpfs" not in command
+    assert command[-3:] == ["--pull", "never", container.image_tag()]
+    passed = dict(value.split("=", 1) for value in _option_values(command, "--env"))
+    assert passed == {**environment, "PATH": container.IMAGE_PATH}
+    assert _option_values(command, "--user") == ["200123:200123"] and "nproc=256:256" in _option_values(command, "--ulimit")
+
+
+def test_the_kernel_runs_the_images_python_with_the_same_arguments():
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "/w/kernel.json"]
+    assert container.kernel_command(kernel, None) == ["python", "-m", "ipykernel_launcher", "-f", "/w/kernel.json"]
+    assert container.kernel_command(kernel, Path("/")) == kernel
+
+
+def test_rootless_podman_keeps_the_callers_ids_and_docker_is_given_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "getuid", lambda: 1000)
+    monkeypatch.setattr(os, "getgid", lambda: 1000)
+    podman = container.run_command("podman", "n", tmp_path, {}, sandbox.Limits(), None)
+    docker = container.run_command("docker", "n", tmp_path, {}, sandbox.Limits(), None)
+    assert _option_values(podman, "--userns") == ["keep-id"] and _option_values(podman, "--user") == ["1000:1000"]
+    assert "--userns" not in docker and _option_values(docker, "--user") == ["1000:1000"]
+
+
+def test_a_root_directory_replaces_the_image_with_secrets_hidden_and_python_visible(tmp_path):
+    secret_folder, secret_file = tmp_path / "source", tmp_path / "class.zip"
+    secret_folder.mkdir()
+    secret_file.write_bytes(b"PK")
+    command = container.run_command("podman", "n", tmp_path / "work", {"PATH": "/venv/bin"}, sandbox.Limits(), None,
+                                    hidden=[secret_folder, secret_file], visible=[Path(sys.prefix)], root=Path("/"))
+    assert command[-2:] == ["--rootfs", "/:O"] and "--pull" not in command
+    assert _option_values(command, "--tmpfs") == [f"{secret_folder}:notmpcopyup,mode=0755"]
+    mounts = _option_values(command, "--mount")
+    assert f"type=bind,source=/dev/null,target={secret_file},readonly" in mounts
+    assert f"type=bind,source={sys.prefix},target={sys.prefix},readonly" in mounts
+    assert "--read-only-tmpfs=false" in command and _option_values(command, "--env") == ["PATH=/venv/bin"]
+
+
+def test_the_sandbox_hides_the_bubblewrap_folders_only_when_a_root_directory_is_used(tmp_path, monkeypatch):
+    monkeypatch.delenv(container.ROOTFS_VARIABLE, raising=False)
+    from_image = sandbox.container_command("podman", "n", tmp_path, {}, None, [tmp_path / "out"], sandbox.Limits())
+    assert "--tmpfs" not in from_image and from_image[:3] == [sys.executable, "-m", "autograder.container"]
+    monkeypatch.setenv(container.ROOTFS_VARIABLE, "/")
+    (tmp_path / "out").mkdir()
+    from_root = sandbox.container_command("podman", "n", tmp_path / "work", {}, None, [tmp_path / "out"],
+                                          sandbox.Limits())
+    hidden = [value.split(":")[0] for value in _option_values(from_root, "--tmpfs")]
+    assert "/tmp" in hidden and str(tmp_path / "out") in hidden
+
+
+def test_removing_a_container_kills_it_at_once_with_either_engine():
+    assert container.remove_command("/usr/bin/podman", "n") == ["/usr/bin/podman", "rm", "--force", "--time", "0", "n"]
+    assert container.remove_command("docker", "n") == ["docker", "rm", "--force", "n"]
+
+
+# --- refusals and the image build, with a fake engine --------------------------------------------
+
+def test_podman_is_preferred_and_the_environment_variable_names_the_engine(tmp_path, monkeypatch):
+    _fake_engine(tmp_path, monkeypatch, "ok", "docker")
+    _fake_engine(tmp_path, monkeypatch, "ok", "podman")
+    assert Path(container.find_engine()).name == "podman"
+    monkeypatch.setenv(container.ENGINE_VARIABLE, "docker")
+    assert Path(container.find_engine()).name == "docker"
+    monkeypatch.setenv(container.ENGINE_VARIABLE, "no-such-engine")
+    assert container.container_problem() == f"{container.ENGINE_VARIABLE} names 'no-such-engine', which is not on PATH"
+
+
+def test_each_missing_piece_is_named_in_one_sentence(tmp_path, monkeypatch):
+    monkeypatch.delenv(container.ENGINE_VARIABLE, raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert "neither podman nor docker is installed" in container.container_problem()
+    monkeypatch.undo()
+    _fake_engine(tmp_path, monkeypatch, "no-daemon", "docker")
+    monkeypatch.setenv(container.ENGINE_VARIABLE, "docker")
+    assert "docker is installed but cannot run containers (Cannot connect" in container.container_problem()
+    monkeypatch.setenv("FAKE_ENGINE_MODE", "no-image")
+    assert container.container_problem().endswith("is missing; build it once with labs grade --build-image")
+    monkeypatch.setenv(container.ROOTFS_VARIABLE, "/")
+    assert container.container_problem() == f"{container.ROOTFS_VARIABLE} needs Podman, not docker"
+    monkeypatch.setenv("FAKE_ENGINE_MODE", "desktop")
+    assert container.container_problem().startswith("docker runs its containers in a virtual machine here")
+
+
+def test_labs_grade_with_no_image_exits_2_with_one_sentence_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    _fake_engine(tmp_path, monkeypatch, "no-image")
+    (tmp_path / "submissions").mkdir()
+    code = labs_main(["grade", str(tmp_path / "submissions"), "--out", str(tmp_path / "out"), "--sandbox", "container"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.count("\n") == 0 and "labs grade --build-image" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_image_builds_the_repository_dockerfile_under_the_versioned_tag(tmp_path, monkeypatch, capsys):
+    log = _fake_engine(tmp_path, monkeypatch, "ok")
+    assert labs_main(["--course", str(ROOT), "grade", "--build-image"]) == 0
+    build = [line for line in log.read_text().splitlines() if line.startswith("build")]
+    assert build == [f"build --tag {container.image_tag()} --file {ROOT / 'Dockerfile'} {ROOT}"]
+    assert container.image_tag() == f"intro-deep-learning-labs-grader:{__import__('labs').__version__}"
+    monkeypatch.setenv("FAKE_ENGINE_MODE", "no-daemon")
+    capsys.readouterr()
+    assert labs_main(["--course", str(ROOT), "grade", "--build-image"]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_the_dockerfile_installs_the_package_and_ipykernel_on_python_slim_from_the_sources_only():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM docker.io/library/python:3.11-slim" in dockerfile
+    assert 'pip install . "ipykernel' in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[1] == "*" and "!autograder/" in ignored and not any(".venv" in line and "!" in line for line in ignored)
+
+
+def test_the_supervisor_removes_its_container_when_the_grader_dies(tmp_path, monkeypatch):
+    log = _fake_engine(tmp_path, monkeypatch, "ok")
+    engine = shutil.which("podman")
+    supervisor = container.supervisor_command(engine, "labs-grade-orphan") + [engine, "run", "--rm", "image"]
+    grader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
+                               f"subprocess.Popen({supervisor!r})\ntime.sleep(300)"])
+    try:
+        while "run --rm image" not in (log.read_text() if log.exists() else ""):
+            time.sleep(0.1)
+        grader.kill()
+        grader.wait()
+        while "rm --force --time 0 labs-grade-orphan" not in log.read_text():
+            time.sleep(0.1)
+    finally:
+        grader.kill()
+        grader.wait()
+
+
+# --- real kernels in Podman, with the host's root file system ------------------------------------
+
+def _podman_setup(directory: Path) -> tuple[dict[str, str] | None, str]:
+    """Environment variables under which Podman runs the grader's exact command here, or None and why not."""
+    engine = shutil.which("podman")
+    if engine is None:
+        return None, "podman is not installed (apt-get install podman)"
+    reason = ""
+    # crun refuses hosts whose cgroup v2 hierarchy has controllers beside v1 ones (this VM); runc copes.
+    runc_conf = directory / "containers.conf"
+    runc_conf.write_text('[engine]\nruntime = "runc"\n')
+    for extra in ({}, {"CONTAINERS_CONF": str(runc_conf)}):
+        environment = {**os.environ, **extra, container.ROOTFS_VARIABLE: "/"}
+        work = directory / "probe"
+        work.mkdir(exist_ok=True)
+        command = container.run_command(engine, container.new_container_name(), work, {}, sandbox.Limits(), None,
+                                        visible=[], root=Path("/")) + [sys.executable, "-c", "import ipykernel"]
+        probe = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+        if probe.returncode == 0:
+            return {**extra, container.ROOTFS_VARIABLE: "/"}, ""
+        reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"exit code {probe.returncode}"
+    return None, f"podman cannot run a container from the host's root file system here ({reason})"
+
+
+@pytest.fixture(scope="module")
+def podman_environment(tmp_path_factory) -> dict[str, str]:
+    environment, reason = _podman_setup(tmp_path_factory.mktemp("podman"))
+    if environment is None:
+        pytest.skip(reason)
+    return environment
+
+
+def _grade_in_container(case: fixtures.Case, scratch: Path, secret: Path):
+    job = GradeJob(submission=case.data, source_text=nbformat.writes(fixtures.source_notebook()),
+                   notebook_name=fixtures.NOTEBOOK, scratch_root=str(scratch), secret_paths=[str(secret)],
+                   sandbox="container", **FAST)
+    return grade_job(job).result
+
+
+def _leftover_containers() -> list[str]:
+    listed = subprocess.run(["podman", "ps", "--all", "--quiet", "--filter", f"label={container.LABEL}"],
+                            capture_output=True, text=True, check=True)
+    return listed.stdout.split()
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", ["full", "partial", "reads_secrets", "network"])
+def test_a_real_kernel_in_a_podman_container_earns_its_exact_score(name, podman_environment, tmp_path, monkeypatch):
+    for key, value in podman_environment.items():
+        monkeypatch.setenv(key, value)
+    secret = tmp_path / "course"
+    fixtures.write_course(secret)
+    case = fixtures.CASES[name]()
+    result = _grade_in_container(case, tmp_path / "scratch", secret)
+    assert (result.score, result.status) == (case.score, case.status), result.detail
+    assert _leftover_containers() == []
+
+
+@pytest.mark.notebook
+def test_killing_the_grader_removes_its_running_container(podman_environment, tmp_path):
+    script = tmp_path / "grade.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import grading_fixtures as fixtures\nfrom test_container import _grade_in_container\n"
+        f"_grade_in_container(fixtures.CASES['infinite_loop'](), Path({str(tmp_path / 'scratch')!r}), "
+        f"Path({str(tmp_path)!r}))\n")
+    grader = subprocess.Popen([sys.executable, str(script)], env={**os.environ, **podman_environment})
+    try:
+        while not _leftover_containers():
+            assert grader.poll() is None, "the grader ended before its container started"
+            time.sleep(0.5)
+        os.kill(grader.pid, signal.SIGKILL)
+        grader.wait()
+        while _leftover_containers():
+            time.sleep(0.5)
+    finally:
+        grader.kill()
+        grader.wait()
