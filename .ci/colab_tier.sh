@@ -32,8 +32,6 @@ if replaced:
 print(f"Colab tier: the install adds {len(report['install'])} packages and replaces none of Colab's.")
 PYTHON
 pip install -q .
-# `labs run` executes notebooks with nbclient, which Colab users never need; the tier adds it.
-pip install -q nbclient nbformat
 export LABS_OFFLINE=1
 status=0
 for notebook in lab*/solutions/*.ipynb; do

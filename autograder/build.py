@@ -286,6 +286,7 @@ def build(root: Path, show_progress: bool = True) -> tuple[list[Path], list[str]
 
     One notebook that fails to build is reported and the others are still built.
     """
+    import nbgrader  # noqa: F401  (a missing grading extra is reported before any progress bar)
     from tqdm.auto import tqdm
 
     built, errors = [], []
@@ -295,6 +296,8 @@ def build(root: Path, show_progress: bool = True) -> tuple[list[Path], list[str]
             built.append(build_notebook(source, root))
         except NotebookError as error:
             errors.append(str(error))
+        except ModuleNotFoundError:
+            raise
         except Exception as error:  # nbgrader reports metadata problems with its own exception types
             errors.append(f"{_relative(source, root)}: nbgrader could not generate it: {error}")
     if (Path(root) / "labs").is_dir():

@@ -185,17 +185,33 @@ def test_demo_runs_and_grades_the_written_parts_and_lists_the_missing_ones(tmp_p
     assert (tmp_path / "lab1_music" / "Part1_TensorFlow.ipynb").exists()
 
 
-def test_an_instructor_command_without_the_grading_extra_names_the_extra_in_one_line(tmp_path: Path):
-    blocker = tmp_path / "sitecustomize.py"
+def _without_the_grading_extra(folder: Path) -> dict[str, str]:
+    """An environment whose Python cannot import what only the grading extra installs."""
+    blocker = folder / "sitecustomize.py"
     blocker.write_text(
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('nbformat', 'nbgrader', 'nbclient'):\n"
+        "        if name.split('.')[0] in ('nbgrader', 'nbconvert'):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, Block())\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    return dict(os.environ, PYTHONPATH=str(folder))
+
+
+def test_labs_run_needs_only_the_base_install(tiny_lab: Path, tmp_path: Path):
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    source = tiny_lab / "lab9_tiny" / "solutions" / "Part1_Tiny.ipynb"
+    completed = subprocess.run([sys.executable, "-m", "labs_cli", "run", str(source), "--small", "--out",
+                                str(tmp_path / "runs")], capture_output=True, text=True,
+                               env=_without_the_grading_extra(blocked))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert list((tmp_path / "runs").rglob("*.ipynb")), completed.stdout[-2000:]
+
+
+def test_an_instructor_command_without_the_grading_extra_names_the_extra_in_one_line(tmp_path: Path):
+    env = _without_the_grading_extra(tmp_path)
     completed = subprocess.run([sys.executable, "-m", "labs_cli", "build"], capture_output=True, text=True, env=env,
                                cwd=Path(__file__).resolve().parents[1])
     assert completed.returncode == 2
