@@ -32,7 +32,10 @@ the grader, so the engine must run containers on the grader's own kernel
 (Linux); Docker Desktop's VM on macOS and Windows does not share them.
 
 ``none`` (only when asked for): the kernel runs with the resource limits
-alone and can read and write what the grading user can.
+alone. Graded as root, it runs as a throw-away user (``setpriv``) that keeps
+only the right to read any file, so it can write nothing of the grader's: not
+``OUT``, the sources or the other submissions (see :func:`throwaway_user_problem`).
+Otherwise it can read and write what the grading user can.
 
 ``auto`` picks the strongest that works here (in that order: bwrap,
 landlock, container) and refuses to grade when none
@@ -110,6 +113,9 @@ class Isolation:
             system = f"read-only root file system {directory}" if directory else f"read-only image {container.image_tag()}"
             return (f"{engine} container: no network, {system}, only its folder mounted, "
                     "CPU, memory and process limits, removed afterwards")
+        if throwaway_user_problem() is None:
+            return ("no sandbox (--sandbox none): resource limits, and student code runs as a throw-away user, so it "
+                    "cannot write your files, but it can read them and use the network")
         return ("no sandbox (--sandbox none): resource limits only; student code runs as you, "
                 "can read and write your files and use the network")
 
@@ -125,6 +131,15 @@ def bubblewrap_problem() -> str | None:
         reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"exit code {probe.returncode}"
         return (f"bwrap is installed but cannot create a user namespace as an unprivileged user ({reason}); "
                 "allow them (sysctl kernel.unprivileged_userns_clone=1 or an AppArmor profile for bwrap) or grade as root")
+    return None
+
+
+def throwaway_user_problem() -> str | None:
+    """Why ``--sandbox none`` cannot run kernels as a throw-away user here, or None when it can (root and setpriv)."""
+    if os.geteuid() != 0:
+        return "you are not root, so the kernel runs as you"
+    if not shutil.which("setpriv"):
+        return "setpriv (util-linux) is missing"
     return None
 
 
@@ -241,9 +256,14 @@ def landlock_command(workdir: Path, limits: Limits) -> list[str]:
             + ["prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"])
 
 
-def plain_command(limits: Limits) -> list[str]:
-    """The command prefix of ``--sandbox none``: resource limits, and death with the grading worker."""
-    return landlock.command_prefix([], [], confine=False) + [
+def plain_command(limits: Limits, uid: int | None = None) -> list[str]:
+    """The command prefix of ``--sandbox none``: resource limits, death with the grading worker and, with
+    ``uid`` (root only, see :func:`throwaway_user_problem`), the switch to that throw-away user."""
+    # The one capability kept, DAC_READ_SEARCH, lets the kernel read Python wherever it is installed (/root, say)
+    # but write only what its throw-away user owns.
+    user = [] if uid is None else ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                                   "--inh-caps=-all,+dac_read_search", "--ambient-caps=-all,+dac_read_search"]
+    return landlock.command_prefix([], [], confine=False) + user + [
         "prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"]
 
 
@@ -290,7 +310,8 @@ def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits,
     """A jupyter_client AsyncKernelManager whose kernel runs isolated in ``workdir`` over Unix sockets."""
     from jupyter_client import AsyncKernelManager
 
-    own_user = os.geteuid() == 0 and (isolation.mode == "bwrap" or (isolation.mode == "container" and container.rootfs() is None))
+    own_user = os.geteuid() == 0 and (isolation.mode == "bwrap" or (isolation.mode == "container" and container.rootfs() is None)
+                                      or (isolation.mode == "none" and throwaway_user_problem() is None))
     uid = new_sandbox_uid() if own_user else None
     engine = container.find_engine() if isolation.mode == "container" else None
     name = container.new_container_name()
@@ -308,7 +329,7 @@ def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits,
                 return landlock_command(workdir, limits) + command
             if isolation.mode == "container":
                 return command
-            return plain_command(limits) + command
+            return plain_command(limits, uid) + command
 
         async def _async_launch_kernel(self, kernel_cmd, **options):
             """In the container mode the kernel's environment goes into the container; the engine gets the grader's."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from autograder.feedback import TEST_OUTPUT_CAP, scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
 from autograder.notebooks import is_graded
 from autograder.restore import canonical_notebook_name, restore
-from autograder.sandbox import isolation_available
+from autograder.sandbox import isolation_available, throwaway_user_problem
 from autograder.submissions import Submitted, course_from_sources, match
 
 FAST = dict(cell_timeout=8, notebook_timeout=40)
@@ -375,18 +376,23 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
 
 
 @pytest.mark.notebook
-@pytest.mark.skipif(not isolation_available(), reason=NO_ISOLATION)
-def test_student_code_cannot_touch_the_records_or_another_submission(tmp_path):
+@pytest.mark.parametrize("sandbox", ["none", "auto"])
+def test_student_code_cannot_touch_the_records_or_another_submission(sandbox, tmp_path):
+    if sandbox == "auto" and not isolation_available():
+        pytest.skip(NO_ISOLATION)
+    if sandbox == "none" and throwaway_user_problem():
+        pytest.skip(f"--sandbox none protects the records only when grading as root: {throwaway_user_problem()}")
+    settings = dataclasses.replace(SETTINGS, sandbox=sandbox)
     course = _course(tmp_path)
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     _write_submissions(submissions, ["full", "partial"])
     full_before = (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes()
-    grade_batch(submissions, out, course, workers=1, settings=SETTINGS, show_progress=False)
+    grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
     vandal = submissions / "vandal" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
     vandal.parent.mkdir(parents=True)
     vandal.write_bytes(_vandal(out, submissions))
 
-    summary = grade_batch(submissions, out, course, workers=1, settings=SETTINGS, show_progress=False)
+    summary = grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
 
     assert summary.graded == 1
     assert {r["student_id"]: (r["score"], r["status"]) for r in _rows(out)} == {
