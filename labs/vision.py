@@ -10,9 +10,9 @@ Data sets
   Handwritten Digits"). Without a network, or with ``LABS_OFFLINE=1``,
   :func:`load_mnist` uses them instead, upsampled to 20x20 and centred in a 28x28
   frame as MNIST digits are, and says so.
-* **PneumoniaMNIST** (:func:`load_pneumonia_mnist`): 5,856 paediatric chest X-rays,
-  28x28, from MedMNIST v2 (CC BY 4.0). MedMNIST documents an MD5 for the file, not
-  a sha256, so the caller passes the sha256 they checked.
+* **PneumoniaMNIST** (:data:`PNEUMONIA_MNIST`): 5,856 paediatric chest X-rays,
+  28x28, from MedMNIST v2 (CC BY 4.0), downloaded once and checked against the MD5
+  MedMNIST publishes (it publishes no sha256).
 * **Generated chest X-rays** (:func:`generate_chest_xrays`): a synthetic set in which
   the label is decided by an opacity at a known place, so that a class activation
   map can be checked against the opacity's box.
@@ -20,6 +20,7 @@ Data sets
 Class activation maps (Zhou et al., "Learning Deep Features for Discriminative
 Localization", CVPR 2016) are computed by the student in Part 3; this module only
 scores them (:func:`cam_peaks`, :func:`cam_hits`) and draws them (:func:`plot_cam`).
+The ROC curve of the Part 3 classifier is the student's too; :func:`plot_roc` draws it.
 
 All images here are float32 arrays in [0, 1] of shape (N, H, W, 1); labels are
 int64 arrays of shape (N,). Boxes are int arrays (top, left, bottom, right) in
@@ -28,24 +29,49 @@ pixels, bottom and right exclusive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from labs.data import DatasetUnavailable, RemoteFile, fetch
+from labs.data import DatasetUnavailable, RemoteFile, fetch, npz_check
 
+# mnist.npz as Keras serves it (11,490,434 bytes); Keras' earlier S3 address served a file of that size
+# too, so it is tried second, and the sha256 decides whether its copy is used.
 MNIST = RemoteFile(
     name="mnist.npz",
     url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
     sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
     licence="MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0; the npz copy served for keras.datasets.mnist",
+    size=11_490_434,
+    mirrors=("https://s3.amazonaws.com/img-datasets/mnist.npz",),
+    check=npz_check({
+        "x_train": ((60_000, 28, 28), "uint8"),
+        "y_train": ((60_000,), "uint8"),
+        "x_test": ((10_000, 28, 28), "uint8"),
+        "y_test": ((10_000,), "uint8"),
+    }),
 )
 
+# MedMNIST v2 publishes the MD5 (medmnist's INFO table), not a sha256; record 10519652 is the
+# current Zenodo record and 6496656 the earlier one with the same 28x28 file.
 PNEUMONIA_MNIST_URL = "https://zenodo.org/records/10519652/files/pneumoniamnist.npz?download=1"
 PNEUMONIA_MNIST_MD5 = "28209eda62fecd6e6a2d98b1501bb15f"
 PNEUMONIA_MNIST_LICENCE = "PneumoniaMNIST from MedMNIST v2 (Yang et al., Scientific Data 2023), CC BY 4.0"
+PNEUMONIA_MNIST = RemoteFile(
+    name="pneumoniamnist.npz",
+    url=PNEUMONIA_MNIST_URL,
+    md5=PNEUMONIA_MNIST_MD5,
+    licence=PNEUMONIA_MNIST_LICENCE,
+    mirrors=("https://zenodo.org/records/6496656/files/pneumoniamnist.npz?download=1",),
+    check=npz_check({
+        f"{split}_{kind}": ((count, *shape), dtype)
+        for split, count in (("train", 4_708), ("val", 524), ("test", 624))
+        for kind, shape, dtype in (("images", (28, 28), "uint8"), ("labels", (1,), "integer"))
+    }),
+    manual="https://doi.org/10.5281/zenodo.10519652",
+)
 
 DIGIT_NAMES = tuple(str(digit) for digit in range(10))
 GENERATED_XRAY_CLASSES = ("normal", "opacity")
@@ -166,13 +192,72 @@ def read_mnist_npz(path: str | Path) -> ImageDataset:
     )
 
 
+MNIST_IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """One IDX file (LeCun's format: magic, dimension sizes, uint8 data), optionally gzipped, as a uint8 array."""
+    import gzip
+
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes; use the original MNIST files.")
+    num_dimensions = data[3]
+    header_bytes = 4 + 4 * num_dimensions
+    shape = tuple(int.from_bytes(data[4 + 4 * axis: 8 + 4 * axis], "big") for axis in range(num_dimensions))
+    if len(data) != header_bytes + int(np.prod(shape)):
+        raise ValueError(f"{path} is truncated or padded: its header announces shape {shape}; fetch it again.")
+    return np.frombuffer(data, dtype=np.uint8, offset=header_bytes).reshape(shape)
+
+
+def read_mnist_idx(directory: str | Path) -> ImageDataset:
+    """Read MNIST from the four original IDX files in ``directory`` (each may also end in ``.gz``).
+
+    The files are ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` as LeCun, Cortes and
+    Burges distribute them (a dot instead of the dash before ``idx`` works too).
+
+    Raises:
+        ValueError: a file is missing, is not an IDX file, or images and labels disagree in number.
+    """
+    directory = Path(directory)
+    arrays = {}
+    for key, name in MNIST_IDX_FILES.items():
+        candidates = [directory / (spelled + suffix) for spelled in (name, name.replace("-idx", ".idx"))
+                      for suffix in ("", ".gz")]
+        found = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if found is None:
+            raise ValueError(f"{directory} has no {name} (or {name}.gz): it must hold the four MNIST IDX files.")
+        arrays[key] = _read_idx(found)
+    for split in ("train", "test"):
+        images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
+            raise ValueError(f"{directory}: {split} images {images.shape} and labels {labels.shape} are not "
+                             "MNIST's layout (N, 28, 28) and (N,).")
+    return ImageDataset(
+        (arrays["x_train"].astype(np.float32) / 255.0)[..., None],
+        arrays["y_train"].astype(np.int64),
+        (arrays["x_test"].astype(np.float32) / 255.0)[..., None],
+        arrays["y_test"].astype(np.int64),
+        DIGIT_NAMES,
+        name="MNIST",
+    )
+
+
 def load_mnist(
     fallback: bool = True, directory: str | Path | None = None, remote: RemoteFile = MNIST
 ) -> ImageDataset:
-    """Load MNIST (downloaded once, sha256-checked, cached); print which data set is used.
+    """Load MNIST (downloaded once, checked, cached); print which data set is used.
 
+    The file is checked against its sha256, size and layout, and comes from
+    the first source of :data:`MNIST` that delivers it (see :func:`labs.data.fetch`).
     With ``fallback=True``, when MNIST cannot be had (no network, ``LABS_OFFLINE=1``
-    with no cached copy, or a corrupt download, which :func:`labs.data.fetch`
+    with no cached copy, or only corrupt downloads, which :func:`labs.data.fetch`
     deletes), the reason is printed and scikit-learn's digits are returned instead
     (:func:`load_sklearn_digits`); ``dataset.name`` says which one you got.
 
@@ -192,27 +277,34 @@ def load_mnist(
 
 
 def load_pneumonia_mnist(
-    sha256: str, directory: str | Path | None = None, url: str = PNEUMONIA_MNIST_URL
+    sha256: str | None = None,
+    directory: str | Path | None = None,
+    url: str | None = None,
+    remote: RemoteFile = PNEUMONIA_MNIST,
 ) -> ImageDataset:
-    """PneumoniaMNIST chest X-rays (28x28; 4,708 training, 624 test images).
+    """PneumoniaMNIST chest X-rays (28x28; 4,708 training, 624 test images), labels 0 normal, 1 pneumonia.
 
-    MedMNIST publishes an MD5 for ``pneumoniamnist.npz``
-    (:data:`PNEUMONIA_MNIST_MD5`) but no sha256, so this loader does not ship one:
-    download the file once, check ``md5sum pneumoniamnist.npz`` against the MD5,
-    and pass the output of ``sha256sum`` here. Put the file in the cache
-    directory of :mod:`labs.data` (or pass ``url="file:///path/to/file"``) to
-    work offline.
+    Downloaded once into the cache of :mod:`labs.data` and checked against the
+    MD5 that MedMNIST publishes (:data:`PNEUMONIA_MNIST_MD5`) and the layout of
+    :data:`PNEUMONIA_MNIST`; nothing needs to be passed. Offline, save
+    ``pneumoniamnist.npz`` in that cache (or pass ``url="file:///path/to/it"``).
+
+    Args:
+        sha256: optional 64-hex-digit sha256 that the file must also have (for a
+            copy you checked yourself); ``None`` or ``""`` to rely on the MD5.
+        directory: cache directory (default :func:`labs.data.cache_dir`).
+        url: the only source to try, instead of the Zenodo records.
+        remote: the file description (tests pass a small stand-in).
 
     Raises:
-        ValueError: ``sha256`` is not a 64-character hex digest.
-        DatasetUnavailable: no network and no valid cached copy, or a corrupt file.
+        ValueError: ``sha256`` is given but is not 64 hex digits.
+        DatasetUnavailable: no source delivered a valid file and there is no
+            valid cached copy; the message says where to save the file by hand.
     """
-    if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
-        raise ValueError(
-            "sha256 must be the 64-hex-digit sha256 of pneumoniamnist.npz; MedMNIST publishes only its MD5 "
-            f"({PNEUMONIA_MNIST_MD5}), so check that with md5sum and pass the output of sha256sum."
-        )
-    remote = RemoteFile("pneumoniamnist.npz", url, sha256.lower(), PNEUMONIA_MNIST_LICENCE)
+    if sha256:
+        if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
+            raise ValueError(f"sha256 must be 64 hex digits (or None to rely on MedMNIST's MD5), got {sha256!r}.")
+        remote = replace(remote, sha256=sha256.lower())
     path = fetch(remote, directory=directory, url=url)
     with np.load(path, allow_pickle=False) as archive:
         needed = {"train_images", "train_labels", "test_images", "test_labels"}
@@ -316,8 +408,8 @@ def load_chest_xrays(
     """Chest X-rays for Part 3: ``"generated"`` (boxes known) or ``"pneumoniamnist"``.
 
     ``num_train``/``num_test`` and ``image_size`` apply to the generated set;
-    PneumoniaMNIST comes as published and needs ``sha256`` (see
-    :func:`load_pneumonia_mnist`). Prints which data set is used.
+    PneumoniaMNIST comes as published, checked against MedMNIST's MD5 and, if
+    given, ``sha256`` (see :func:`load_pneumonia_mnist`). Prints which data set is used.
     """
     if source == "pneumoniamnist":
         dataset = load_pneumonia_mnist(sha256 or "", directory=directory)
@@ -417,8 +509,8 @@ def plot_cam(
     """Overlay each class activation map on its image as a heat map; returns the figure.
 
     ``images`` (N, H, W, 1), ``cams`` (N, H, W). Each map is scaled to [0, 1] for
-    display; a white cross marks its arg-max and, if ``boxes`` are given, a green
-    rectangle marks the object (rows with -1 are skipped).
+    display (the colour bar says so); a white cross marks its arg-max and, if ``boxes``
+    are given, a green rectangle marks the object (rows with -1 are skipped).
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -426,7 +518,8 @@ def plot_cam(
     count = len(images)
     columns = max(1, min(columns, count))
     rows = int(np.ceil(count / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.7 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns + 0.8, 2.7 * rows), squeeze=False,
+                                layout="constrained")
     peaks = cam_peaks(np.asarray(cams))
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
@@ -436,7 +529,7 @@ def plot_cam(
         spread = cam.max() - cam.min()
         scaled = (cam - cam.min()) / spread if spread > 0 else np.zeros_like(cam)
         axis.imshow(images[index][..., 0], cmap="gray")
-        axis.imshow(scaled, cmap="jet", alpha=0.4)
+        heat = axis.imshow(scaled, cmap="jet", alpha=0.4, vmin=0.0, vmax=1.0)
         axis.plot(peaks[index, 1], peaks[index, 0], "w+", markersize=10, markeredgewidth=2)
         if boxes is not None and boxes[index][0] >= 0:
             top, left, bottom, right = boxes[index]
@@ -444,5 +537,53 @@ def plot_cam(
                                      fill=False, edgecolor="lime", linewidth=1.5))
         if titles is not None:
             axis.set_title(titles[index], fontsize=9, color=title_colors[index] if title_colors else "black")
+    if count:
+        colour_bar = figure.colorbar(heat, ax=axes, fraction=0.04, pad=0.02)
+        colour_bar.set_label("map value, scaled per image\n(0 = its lowest, 1 = its highest)", fontsize=8)
+        colour_bar.set_ticks([0.0, 0.5, 1.0])
+    return figure
+
+
+def plot_roc(
+    false_positive_rates: np.ndarray,
+    true_positive_rates: np.ndarray,
+    area: float | None = None,
+    operating_point: tuple[float, float] | None = None,
+    positive_name: str = "positive",
+    negative_name: str = "negative",
+):
+    """Draw a ROC curve with the chance diagonal; returns the figure.
+
+    Args:
+        false_positive_rates, true_positive_rates: arrays (T,) in [0, 1], one point
+            per threshold, from the strictest threshold (0, 0) to the most lenient (1, 1).
+        area: the area under the curve, shown in the legend if given.
+        operating_point: (false positive rate, true positive rate) of the classifier's
+            own decision rule, marked with a dot if given.
+        positive_name, negative_name: class names for the axis labels.
+    """
+    import matplotlib.pyplot as plt
+
+    false_positive_rates = np.asarray(false_positive_rates, dtype=float)
+    true_positive_rates = np.asarray(true_positive_rates, dtype=float)
+    if false_positive_rates.shape != true_positive_rates.shape or false_positive_rates.ndim != 1:
+        raise ValueError(
+            f"the two rates must be 1-D arrays of the same length, got shapes {false_positive_rates.shape} "
+            f"and {true_positive_rates.shape}."
+        )
+    figure, axis = plt.subplots(figsize=(4.6, 4.4))
+    label = "classifier" if area is None else f"classifier (area {area:.3f})"
+    axis.plot(false_positive_rates, true_positive_rates, color="tab:blue", linewidth=2, label=label)
+    axis.plot([0, 1], [0, 1], linestyle="--", color="gray", label="chance (area 0.5)")
+    if operating_point is not None:
+        axis.plot(*operating_point, "o", color="tab:red", label="its decision (probability >= 0.5)")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.01)
+    axis.set_aspect("equal")
+    axis.set_xlabel(f"false positive rate\n(share of {negative_name} images called {positive_name})")
+    axis.set_ylabel(f"true positive rate\n(share of {positive_name} images found)")
+    axis.set_title("ROC curve on the test images")
+    axis.legend(loc="lower right", fontsize=8)
+    axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure

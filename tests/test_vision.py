@@ -4,6 +4,7 @@ chest X-rays and scoring class activation maps (the maps themselves are the Part
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -103,23 +104,77 @@ def test_offline_flag_never_tries_the_url(tmp_path, monkeypatch):
         vision.load_mnist(fallback=False, directory=tmp_path / "cache", remote=remote)
 
 
-def test_pneumonia_loader_requires_a_sha256_and_reads_a_verified_file(tmp_path):
-    with pytest.raises(ValueError, match="md5sum"):
-        vision.load_pneumonia_mnist("", directory=tmp_path)
-    source = tmp_path / "pneumoniamnist.npz"
+def _small_pneumonia_file(path: Path) -> None:
+    """A PneumoniaMNIST-shaped npz (12 training, 4 test images) at ``path``."""
     generator = np.random.default_rng(1)
     np.savez(
-        source,
+        path,
         train_images=generator.integers(0, 256, size=(12, 28, 28), dtype=np.uint8),
         train_labels=generator.integers(0, 2, size=(12, 1), dtype=np.uint8),
         test_images=generator.integers(0, 256, size=(4, 28, 28), dtype=np.uint8),
         test_labels=np.array([[0], [1], [1], [0]], dtype=np.uint8),
     )
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    dataset = vision.load_pneumonia_mnist(digest, directory=tmp_path / "cache", url=source.as_uri())
+
+
+def test_pneumonia_loader_needs_no_argument_and_checks_the_published_md5(tmp_path):
+    source = tmp_path / "pneumoniamnist.npz"
+    _small_pneumonia_file(source)
+    stand_in = replace(vision.PNEUMONIA_MNIST, md5=hashlib.md5(source.read_bytes()).hexdigest(), check=None)
+
+    dataset = vision.load_pneumonia_mnist(directory=tmp_path / "cache", url=source.as_uri(), remote=stand_in)
+
     assert dataset.train_images.shape == (12, 28, 28, 1)
     assert dataset.test_labels.tolist() == [0, 1, 1, 0]
     assert dataset.class_names == ("normal", "pneumonia")
+    wrong = replace(stand_in, md5="0" * 32)
+    with pytest.raises(DatasetUnavailable, match="pneumoniamnist.npz"):
+        vision.load_pneumonia_mnist(directory=tmp_path / "other", url=source.as_uri(), remote=wrong)
+
+
+def test_pneumonia_loader_refuses_a_sha256_that_is_not_64_hex_digits(tmp_path):
+    with pytest.raises(ValueError, match="64 hex digits"):
+        vision.load_pneumonia_mnist("abc", directory=tmp_path)
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` (uint8) in LeCun's IDX format, gzipped when ``path`` ends in .gz."""
+    import gzip
+
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(size.to_bytes(4, "big") for size in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def test_read_mnist_idx_reads_the_original_files_plain_or_gzipped(tmp_path):
+    generator = np.random.default_rng(2)
+    train_images = generator.integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    test_images = generator.integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", train_images)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([5, 0, 4, 1, 9, 2], dtype=np.uint8))
+    _write_idx(tmp_path / "t10k-images.idx3-ubyte", test_images)
+    _write_idx(tmp_path / "t10k-labels.idx1-ubyte", np.array([7, 2, 1], dtype=np.uint8))
+    dataset = vision.read_mnist_idx(tmp_path)
+    assert dataset.name == "MNIST"
+    assert dataset.train_images.shape == (6, 28, 28, 1) and dataset.train_images.dtype == np.float32
+    assert np.allclose(dataset.test_images[..., 0], test_images / 255.0)
+    assert dataset.train_labels.tolist() == [5, 0, 4, 1, 9, 2] and dataset.test_labels.tolist() == [7, 2, 1]
+
+
+def test_read_mnist_idx_names_a_missing_or_truncated_file(tmp_path):
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte"):
+        vision.read_mnist_idx(tmp_path)
+    images = np.zeros((2, 28, 28), dtype=np.uint8)
+    for name, array in (("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", np.zeros(2, np.uint8)),
+                        ("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", np.zeros(2, np.uint8))):
+        _write_idx(tmp_path / name, array)
+    truncated = tmp_path / "t10k-images-idx3-ubyte"
+    truncated.write_bytes(truncated.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="truncated"):
+        vision.read_mnist_idx(tmp_path)
+    _write_idx(truncated, images)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    with pytest.raises(ValueError, match="layout"):
+        vision.read_mnist_idx(tmp_path)
 
 
 def test_generated_xrays_put_the_opacity_inside_its_box_and_only_in_positives():
@@ -171,6 +226,40 @@ def test_plots_return_figures_without_error():
     ):
         assert figure.axes
         plt.close(figure)
+
+
+def test_cam_figure_has_one_colour_bar_from_0_to_1_and_roc_figure_draws_the_chance_diagonal():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images, _, boxes = vision.generate_chest_xrays(3, image_size=32, seed=0)
+    figure = vision.plot_cam(images, np.random.default_rng(0).random((3, 32, 32)) * 50 - 10, boxes=boxes)
+    colour_bars = [axis for axis in figure.axes if axis.get_label() == "<colorbar>"]
+    assert len(colour_bars) == 1 and colour_bars[0].get_ylim() == (0.0, 1.0)
+    plt.close(figure)
+    figure = vision.plot_roc([0.0, 0.0, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0], area=0.875, operating_point=(0.0, 0.5))
+    lines = figure.axes[0].get_lines()
+    assert [[0, 0], [1, 1]] in [line.get_xydata().tolist() for line in lines], "no chance diagonal"
+    assert "0.875" in " ".join(text.get_text() for text in figure.axes[0].get_legend().get_texts())
+    plt.close(figure)
+    with pytest.raises(ValueError, match="same length"):
+        vision.plot_roc([0.0, 1.0], [0.0, 0.5, 1.0])
+
+
+def test_part3_solution_roc_and_area_agree_with_scikit_learn_on_tied_scores():
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    solution = run_solution_cells(CAM_SOLUTION, {"roc_curve", "area_under_curve"}, {"np": np})
+    generator = np.random.default_rng(11)
+    labels = generator.integers(0, 2, size=200)
+    scores = np.round(generator.normal(labels * 0.8, 1.0), 1)
+    false_rates, true_rates, thresholds = solution["roc_curve"](labels, scores)
+    expected_false, expected_true, expected_thresholds = roc_curve(labels, scores, drop_intermediate=False)
+    assert np.allclose(false_rates, expected_false) and np.allclose(true_rates, expected_true)
+    assert np.array_equal(thresholds, expected_thresholds)
+    assert np.isclose(solution["area_under_curve"](false_rates, true_rates), roc_auc_score(labels, scores))
 
 
 def test_cam_of_a_quickly_trained_gap_cnn_peaks_on_the_opacity():
