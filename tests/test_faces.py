@@ -62,7 +62,7 @@ def test_dark_faces_are_darker_than_light_faces_inside_the_head():
 
 def test_facial_features_stand_out_by_the_same_amount_on_light_and_dark_skin():
     differences = {}
-    for tone, palette in (("light", faces._LIGHT_SKIN), ("dark", faces._DARK_SKIN)):
+    for tone, palette in (("light", faces.generated._LIGHT_SKIN), ("dark", faces.generated._DARK_SKIN)):
         # The palette's colours at the lightest and darkest of the per-face jitter.
         skin = np.concatenate([palette * 0.92, palette * 1.08])
         eye, mouth = faces.feature_colours(skin, np.random.default_rng(0))
@@ -249,11 +249,38 @@ def test_a_missing_file_names_the_path_and_layout(tmp_path):
         faces.load_face_hdf5(tmp_path / "absent.h5")
 
 
-def test_real_training_set_without_checksum_explains_how_to_provide_the_file(monkeypatch):
+def test_real_training_set_downloads_with_no_checksum_verified_by_its_structure(tmp_path, monkeypatch):
     monkeypatch.delenv("LABS_FACES_SHA256", raising=False)
-    monkeypatch.setattr(faces, "TRAIN_FACES_SHA256", "")
-    with pytest.raises(ValueError, match="path="):
-        faces.real_training_set()
+    source = _write_h5(tmp_path / "source.h5", images=np.zeros((2, 64, 64, 3), np.uint8), labels=np.array([[1], [0]]))
+    monkeypatch.setenv("LABS_DATA_DIR", str(tmp_path / "cache"))
+    dataset = faces.real_training_set(url=source.as_uri())
+    assert dataset.num_faces == 1
+    assert (tmp_path / "cache" / "train_face.h5").is_file()
+
+
+def test_real_training_set_rejects_a_downloaded_file_of_the_wrong_layout_and_keeps_the_cache(tmp_path, monkeypatch):
+    from labs.data import DatasetUnavailable
+
+    source = _write_h5(tmp_path / "source.h5", images=np.zeros((2, 32, 32, 3), np.uint8), labels=np.array([[1], [0]]))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "mnist.npz").write_bytes(b"another data set")
+    monkeypatch.setenv("LABS_DATA_DIR", str(cache))
+    with pytest.raises(DatasetUnavailable, match="'images' has shape"):
+        faces.real_training_set(url=source.as_uri())
+    assert sorted(path.name for path in cache.iterdir()) == ["mnist.npz"]
+
+
+def test_check_face_hdf5_accepts_the_layout_without_reading_the_images(tmp_path):
+    path = _write_h5(tmp_path / "faces.h5", images=np.zeros((3, 64, 64, 3), np.uint8), labels=np.ones((3, 1)))
+    assert faces.check_face_hdf5(path) is None
+    with pytest.raises(ValueError, match="not a readable HDF5 file"):
+        faces.check_face_hdf5(_write_bytes(tmp_path / "html.h5", b"<html>not found</html>"))
+
+
+def _write_bytes(path, data: bytes):
+    path.write_bytes(data)
+    return path
 
 
 def test_real_training_set_downloads_through_fetch_and_checks_sha256(tmp_path, monkeypatch):
@@ -321,3 +348,38 @@ def test_plots_return_figures(small_set):
     assert len(figures[4].axes) == 6
     for figure in figures:
         plt.close(figure)
+
+
+def test_group_accuracy_chart_starts_at_zero_and_its_legend_covers_no_bar():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    test = faces.generate_faces(8, 4, dark_fraction=0.5, seed=1)
+    logits = np.where(test.labels[:, 0] == 1, 1.0, -1.0)
+    perfect = faces.evaluate_groups(logits, test)
+    logits[np.flatnonzero(test.group == 3)[0]] = -1.0  # one miss, so the bars differ
+    results = {"standard CNN": faces.evaluate_groups(logits, test), "DB-VAE": perfect}
+    figure = faces.plot_group_accuracy(results)
+    figure.canvas.draw()
+    axis = figure.axes[0]
+    assert axis.get_ylim()[0] == 0
+    legend_box = figure.legends[0].get_window_extent()
+    bars = axis.patches
+    assert len(bars) == 2 * 5  # four groups and the non-faces, per model
+    assert not any(legend_box.overlaps(bar.get_window_extent()) for bar in bars)
+    assert [label.get_text() for label in figure.legends[0].get_texts()][0].startswith("standard CNN (gap")
+    plt.close(figure)
+
+
+def test_group_accuracy_chart_takes_the_groups_of_a_labelled_real_set():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = {"overall": 0.9, "Black": 0.8, "White": 1.0, "worst group": 0.8, "gap": 0.2}
+    figure = faces.plot_group_accuracy({"standard CNN": result, "DB-VAE": result})
+    assert [tick.get_text() for tick in figure.axes[0].get_xticklabels()] == ["Black", "White"]
+    plt.close(figure)
