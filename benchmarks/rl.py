@@ -1,7 +1,8 @@
 """Lab 3 benchmark: Cart-Pole time to solve, Pong rollout speed, and a Pong learning curve.
 
-The REINFORCE pieces (policy networks, choose_action, Memory, returns, loss,
-train_step) and the full-run parameter values are taken from the solution
+The REINFORCE pieces (Part 1: policy network, choose_action, Memory, returns,
+loss, train_step; Part 2: frame preprocessing, policy network, returns, rollout,
+training batch) and the full-run parameter values are taken from the solution
 notebooks themselves (the cells with those nbgrader grade ids and the cell tagged
 ``parameters``), so the figures measure the notebooks' code; the training loops
 below repeat the notebooks' loops with a clock and fixed seeds added.
@@ -33,7 +34,15 @@ def notebook_namespace(notebook: str, grade_ids: set[str]) -> dict:
     import keras
     import tensorflow as tf
 
-    return run_solution_cells(SOLUTIONS / notebook, grade_ids, {"np": np, "tf": tf, "keras": keras}, with_parameters=True)
+    import labs.rl
+
+    return run_solution_cells(
+        SOLUTIONS / notebook, grade_ids, {"np": np, "tf": tf, "keras": keras, "labs": labs}, with_parameters=True
+    )
+
+
+#: Part 2's cells that the Pong measurements run.
+PONG_CELLS = {"preprocess", "create_pong_model", "discount_rewards_pong", "rollout", "training_batch"}
 
 
 def cartpole_run(seed: int, max_cpu_minutes: float) -> dict:
@@ -93,31 +102,26 @@ def cartpole_run(seed: int, max_cpu_minutes: float) -> dict:
 def pong_speed(num_envs: int, steps: int) -> tuple[float, float]:
     """Env steps per second of Part 2's rollout: 1 game vs ``num_envs`` games in parallel processes.
 
-    Both include preprocessing, frame differences and the policy's choose_action call.
+    Both run the notebook's ``PongRollout.collect``: preprocessing (in the games' processes),
+    frame differences, the batched policy call, sampling and the rallies' bookkeeping.
     """
     import tensorflow as tf
 
     import labs
     from labs import rl
 
-    part2 = notebook_namespace("Part2_Pong.ipynb", {"part1_core", "create_pong_model"})
+    part2 = notebook_namespace("Part2_Pong.ipynb", PONG_CELLS)
     labs.set_seed(0)
     model = part2["create_pong_model"]()
-
     policy = tf.function(model, reduce_retracing=True)
-
-    def act(frames):
-        return part2["choose_action"](policy, frames, single=False)
-
     rates = []
     for count, asynchronous in ((1, False), (num_envs, True)):
-        envs = rl.make_pong_vector_env(count, asynchronous=asynchronous)
-        rl.play_episodes(envs, act, seed=0, action_map=rl.PONG_ACTIONS, frame_difference_input=True, max_steps=20, progress=False)
+        envs = rl.make_pong_vector_env(count, part2["preprocess_frame"], asynchronous=asynchronous)
+        rollout = part2["PongRollout"](envs, policy, seed=0)
+        rollout.collect(20)
         start = time.perf_counter()
-        _, lengths = rl.play_episodes(
-            envs, act, seed=1, action_map=rl.PONG_ACTIONS, frame_difference_input=True, max_steps=steps, progress=False
-        )
-        rates.append(lengths.sum() / (time.perf_counter() - start))
+        rollout.collect(steps)
+        rates.append(count * steps / (time.perf_counter() - start))
         envs.close()
     return rates[0], rates[1]
 
@@ -131,37 +135,34 @@ def pong_training(minutes: float, seed: int, random_games: int) -> dict:
     import labs
     from labs import rl
 
-    part2 = notebook_namespace("Part2_Pong.ipynb", {"part1_core", "create_pong_model", "discount_rewards_pong"})
+    part2 = notebook_namespace("Part2_Pong.ipynb", PONG_CELLS)
     labs.set_seed(seed)
     num_envs, gamma = part2["num_envs"], part2["gamma"]
-    envs = rl.make_pong_vector_env(num_envs)
+    random_envs = rl.make_pong_vector_env(num_envs)
+    generator = np.random.default_rng(seed)
     random_returns = []
     for round_index in range(int(np.ceil(random_games / num_envs))):
-        random_returns.extend(rl.random_policy_returns(
-            envs, 2, seed=seed + 100 * round_index, action_map=rl.PONG_ACTIONS, frame_difference_input=True, progress=False
-        ))
+        returns, _ = rl.play_episodes(random_envs, lambda screens: generator.integers(2, size=len(screens)),
+                                      seed=seed + 100 * round_index, action_map=rl.PONG_ACTIONS, progress=False)
+        random_returns.extend(returns)
+    random_envs.close()
     model = part2["create_pong_model"]()
-    optimizer = keras.optimizers.Adam(part2["learning_rate"])
-
+    model.compile(optimizer=keras.optimizers.Adam(part2["learning_rate"]),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
     policy = tf.function(model, reduce_retracing=True)
-
-    def act(frames):
-        return part2["choose_action"](policy, frames, single=False)
-
-    collector = rl.RallyCollector(envs, act, part2["Memory"], action_map=rl.PONG_ACTIONS, seed=seed)
+    envs = rl.make_pong_vector_env(num_envs, part2["preprocess_frame"])
+    rollout = part2["PongRollout"](envs, policy, seed=seed)
     game_returns: list[float] = []
     rallies_won: list[float] = []
     start = time.perf_counter()
     bar = tqdm(total=int(60 * minutes), desc="Pong training", unit="s")
     update = 0
     while time.perf_counter() - start < 60 * minutes:
-        rallies, finished_games = collector.collect(part2["steps_per_update"])
+        rallies, finished_games = rollout.collect(part2["steps_per_update"])
         if rallies:
-            batch = rl.batch_from_memories(
-                rallies, lambda rewards: part2["discount_rewards_pong"](rewards, gamma), part2["normalize"]
-            )
-            part2["train_step"](model, optimizer, *batch)
-            rallies_won.append(float(np.mean([memory.rewards[-1] > 0 for memory in rallies])))
+            observations, actions, returns = part2["training_batch"](rallies, gamma)
+            model.train_on_batch(observations, actions, sample_weight=returns)
+            rallies_won.append(float(np.mean([rally["rewards"][-1] > 0 for rally in rallies])))
         game_returns.extend(finished_games)
         update += 1
         bar.n = min(int(time.perf_counter() - start), bar.total)

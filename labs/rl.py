@@ -1,20 +1,18 @@
-"""Reinforcement-learning helpers: environments, Pong frames, parallel episodes
-and evaluation (training checkpoints are in :mod:`labs.checkpoints`).
+"""Reinforcement-learning infrastructure: environments, parallel games, episodes,
+evaluation and pictures (training checkpoints are in :mod:`labs.checkpoints`,
+videos in :mod:`labs.video`).
 
-The learning algorithm itself (policy network, action sampling, memory, returns,
-loss, training step) is what the student writes in the notebooks; the functions
-here take those pieces as arguments and never implement them.
+The learning itself (policy network, action sampling, memory, returns, loss,
+training step) and, for Pong, the frame preprocessing and the collection of
+rallies are what the student writes in the notebooks; the functions here take
+those pieces as arguments and never implement them.
 
 gymnasium, ale-py and TensorFlow are imported inside the functions that use them.
-
-Pong preprocessing follows the recipe of A. Karpathy, "Deep Reinforcement
-Learning: Pong from Pixels" (2016): crop the playing field, keep every second
-pixel, erase the background, and feed the network the difference of two frames
-so that it can see which way the ball moves.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Callable, Sequence
 
@@ -25,12 +23,8 @@ from labs.runtime import native_logs_filtered
 PONG_ID = "ALE/Pong-v5"
 #: ALE action numbers the Pong agent chooses between: index 0 = RIGHT (paddle up), 1 = LEFT (paddle down).
 PONG_ACTIONS = np.array([2, 3])
-#: Rows of the 210x160 Pong screen that hold the playing field (score and borders removed).
-PONG_CROP_ROWS = (35, 195)
-#: Background colours of the Pong screen (red channel), erased by preprocessing.
-PONG_BACKGROUND = (144, 109)
-#: Side of the square frame the Pong policy sees after preprocessing.
-PONG_FRAME_SIZE = 80
+#: Shape of a raw Pong screen: rows, columns, colour channels.
+PONG_SCREEN_SHAPE = (210, 160, 3)
 
 _PACKAGE_FOR_NAMESPACE = {"ALE": "ale-py (pip install ale-py)"}
 
@@ -99,125 +93,183 @@ def describe_env(env) -> str:
     )
 
 
-# --------------------------------------------------------------------------- Pong frames
+# --------------------------------------------------------------------------- Pong
 
 
-def _check_pong_frame(frame: np.ndarray) -> np.ndarray:
-    frame = np.asarray(frame)
-    if frame.shape != (210, 160, 3):
-        raise ValueError(
-            f"A Pong screen has shape (210, 160, 3), got {frame.shape}; pass the raw observation of ALE/Pong-v5."
-        )
-    return frame
+def _preprocessed_space(preprocess: Callable[[np.ndarray], np.ndarray]):
+    """The observation space of ``preprocess``'s output, found by preprocessing a blank screen.
 
-
-def pong_stages(frame: np.ndarray) -> dict[str, np.ndarray]:
-    """The preprocessing of one Pong screen, stage by stage.
-
-    Args:
-        frame: raw screen (210, 160, 3) uint8.
-    Returns:
-        ``{"raw": (210, 160, 3) uint8, "cropped": (160, 160, 3) uint8,
-        "downsampled": (80, 80) uint8 red channel, "binary": (80, 80) float32 in {0, 1}}``.
-    """
-    frame = _check_pong_frame(frame)
-    top, bottom = PONG_CROP_ROWS
-    cropped = frame[top:bottom]
-    downsampled = cropped[::2, ::2, 0]
-    binary = np.ones(downsampled.shape, dtype=np.float32)
-    binary[np.isin(downsampled, PONG_BACKGROUND) | (downsampled == 0)] = 0.0
-    return {"raw": frame, "cropped": cropped, "downsampled": downsampled, "binary": binary}
-
-
-def preprocess_pong(frame: np.ndarray) -> np.ndarray:
-    """Crop, downsample and binarise one Pong screen.
-
-    Args:
-        frame: raw screen (210, 160, 3) uint8.
-    Returns:
-        (80, 80, 1) float32, 1 where a paddle or the ball is, 0 elsewhere.
-    """
-    return pong_stages(frame)["binary"][..., None]
-
-
-def frame_difference(current: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-    """Motion image: ``current - previous`` (values in {-1, 0, 1}); ``current`` alone when there is no previous frame."""
-    current = np.asarray(current, dtype=np.float32)
-    if previous is None:
-        return current
-    previous = np.asarray(previous, dtype=np.float32)
-    if previous.shape != current.shape:
-        raise ValueError(f"Both frames must have the same shape, got {current.shape} and {previous.shape}.")
-    return current - previous
-
-
-def show_pong_stages(frame: np.ndarray, previous_frame: np.ndarray):
-    """Figure with the five stages: raw, cropped, downsampled, binary, difference with ``previous_frame``."""
-    import matplotlib.pyplot as plt
-
-    stages = pong_stages(frame)
-    difference = frame_difference(stages["binary"], pong_stages(previous_frame)["binary"])
-    panels = [
-        ("raw 210x160x3", stages["raw"], None, None),
-        ("cropped 160x160x3", stages["cropped"], None, None),
-        ("every 2nd pixel, red 80x80", stages["downsampled"], "gray", None),
-        ("binary {0,1}", stages["binary"], "gray", (0, 1)),
-        ("difference {-1,0,1}", difference, "bwr", (-1, 1)),
-    ]
-    figure, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 0.8, 3.4))
-    for axis, (title, image, cmap, limits) in zip(axes, panels):
-        vmin, vmax = limits if limits else (None, None)
-        shown = axis.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-        axis.set_title(title, fontsize=9)
-        axis.axis("off")
-    key = figure.colorbar(shown, ax=axes[-1], fraction=0.046, pad=0.04, ticks=[-1, 0, 1])
-    key.ax.set_yticklabels(["-1: was here", "0: no change", "+1: is now here"], fontsize=8)
-    figure.tight_layout()
-    return figure
-
-
-def _preprocess_pong_uint8(frame: np.ndarray) -> np.ndarray:
-    """Worker-side preprocessing: (80, 80, 1) uint8 in {0, 1} (4x fewer bytes to send than float32)."""
-    return preprocess_pong(frame).astype(np.uint8)
-
-
-def make_pong_env(seed: int | None = None, render_mode: str | None = None):
-    """``ALE/Pong-v5`` whose observations are preprocessed frames (80, 80, 1) uint8 in {0, 1}.
-
-    With ``render_mode="rgb_array"``, ``env.render()`` still returns the full colour screen.
+    Calling the student's function here, in the notebook's process, makes a mistake in
+    it fail at once with its own traceback instead of inside a worker process.
     """
     import gymnasium as gym
+
+    if not callable(preprocess):
+        raise TypeError(f"preprocess must be a function from a screen (210, 160, 3) to a frame, got {type(preprocess).__name__}.")
+    sample = np.asarray(preprocess(np.zeros(PONG_SCREEN_SHAPE, dtype=np.uint8)), dtype=np.float32)
+    return gym.spaces.Box(-np.inf, np.inf, sample.shape, dtype=np.float32)
+
+
+class _Preprocessed:
+    """``preprocess`` applied to a screen, as float32 (a picklable callable for worker processes)."""
+
+    def __init__(self, preprocess: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.preprocess = preprocess
+
+    def __call__(self, screen: np.ndarray) -> np.ndarray:
+        return np.asarray(self.preprocess(screen), dtype=np.float32)
+
+
+def make_pong_env(
+    preprocess: Callable[[np.ndarray], np.ndarray] | None = None, seed: int | None = None, render_mode: str | None = None
+):
+    """``ALE/Pong-v5``, whose observations are ``preprocess(screen)`` (float32) when a function is given.
+
+    Without ``preprocess`` the observations are the raw screens (210, 160, 3) uint8.
+    With ``render_mode="rgb_array"``, ``env.render()`` returns the full colour screen either way.
+    """
     from gymnasium.wrappers import TransformObservation
 
+    space = None if preprocess is None else _preprocessed_space(preprocess)
     env = make_env(PONG_ID, seed=seed, render_mode=render_mode)
-    space = gym.spaces.Box(0, 1, (PONG_FRAME_SIZE, PONG_FRAME_SIZE, 1), dtype=np.uint8)
-    return TransformObservation(env, _preprocess_pong_uint8, space)
+    if preprocess is None:
+        return env
+    return TransformObservation(env, _Preprocessed(preprocess), space)
 
 
-def _make_pong_worker():
-    return make_pong_env()
-
-
-def make_pong_vector_env(num_envs: int, asynchronous: bool = True):
-    """``num_envs`` preprocessed Pong games stepped together.
+def make_pong_vector_env(
+    num_envs: int, preprocess: Callable[[np.ndarray], np.ndarray] | None = None, asynchronous: bool = True
+):
+    """``num_envs`` Pong games stepped together; observations ``preprocess(screen)`` of each game.
 
     ``asynchronous=True`` runs each game in its own process (gymnasium's
-    AsyncVectorEnv), so games advance in parallel on several cores while the policy
-    chooses all their actions in one batched call. Seed it with ``envs.reset(seed=...)``.
+    AsyncVectorEnv), so games advance, and their screens are preprocessed, in
+    parallel on several cores while the policy chooses all their actions in one
+    batched call. When a game ends, the same step already returns the first
+    observation of the next game ("same-step" autoreset), so every step is a real
+    move. Seed it with ``envs.reset(seed=...)``.
     """
     import gymnasium as gym
 
     if not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}.")
     _register_atari()
-    factories = [_make_pong_worker] * num_envs
-    # SAME_STEP: a finished game's last step already returns the first frame of the next
-    # game, so every step the collector records is a real move (no reset-only steps).
+    if preprocess is not None:
+        _preprocessed_space(preprocess)
+    factories = [functools.partial(make_pong_env, preprocess)] * num_envs
     autoreset = gym.vector.AutoresetMode.SAME_STEP
     if asynchronous:
         return gym.vector.AsyncVectorEnv(factories, autoreset_mode=autoreset)
     return gym.vector.SyncVectorEnv(factories, autoreset_mode=autoreset)
 
+
+def show_pong_preprocessing(screen: np.ndarray, frame: np.ndarray | None = None, difference: np.ndarray | None = None):
+    """Figure: a raw Pong screen, then (if given) its preprocessed frame and a frame difference.
+
+    Args:
+        screen: raw screen (210, 160, 3) uint8; drawn with its row numbers, the playing field
+            (rows 35 to 194) between dashed lines.
+        frame: preprocessed frame, e.g. (80, 80, 1) in {0, 1}; drawn in grey (0 black, 1 white).
+        difference: current frame minus previous frame, values in {-1, 0, 1}; drawn in blue,
+            white and red with a colour key.
+    """
+    import matplotlib.pyplot as plt
+
+    screen = np.asarray(screen)
+    if screen.shape != PONG_SCREEN_SHAPE:
+        raise ValueError(f"A Pong screen has shape {PONG_SCREEN_SHAPE}, got {screen.shape}; pass a raw observation of {PONG_ID}.")
+    panels = [panel for panel in (frame, difference) if panel is not None]
+    figure, axes = plt.subplots(1, 1 + len(panels), figsize=(3.6 * (1 + len(panels)) + 1.2, 4.0), squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(screen, interpolation="nearest")
+    for row in (35, 195):
+        axes[0].axhline(row - 0.5, color="yellow", linestyle="--", linewidth=1)
+    axes[0].set_yticks([0, 35, 195, 209])
+    axes[0].set_xticks([0, 159])
+    axes[0].set_title(f"raw screen {screen.shape[0]}x{screen.shape[1]}x3\n(dashed: playing field, rows 35-194)", fontsize=9)
+    index = 1
+    if frame is not None:
+        frame = np.squeeze(np.asarray(frame, dtype=np.float32))
+        shown = axes[index].imshow(frame, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[index].set_title(f"preprocessed {'x'.join(map(str, frame.shape))}", fontsize=9)
+        key = figure.colorbar(shown, ax=axes[index], fraction=0.046, pad=0.04, ticks=[0, 1])
+        key.ax.set_yticklabels(["0: background", "1: paddle or ball"], fontsize=8)
+        index += 1
+    if difference is not None:
+        difference = np.squeeze(np.asarray(difference, dtype=np.float32))
+        shown = axes[index].imshow(difference, cmap="bwr", vmin=-1, vmax=1, interpolation="nearest")
+        axes[index].set_title("difference: current - previous", fontsize=9)
+        key = figure.colorbar(shown, ax=axes[index], fraction=0.046, pad=0.04, ticks=[-1, 0, 1])
+        key.ax.set_yticklabels(["-1: was here", "0: no change", "+1: is now here"], fontsize=8)
+    for axis in axes[1:]:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.tight_layout()
+    return figure
+
+
+class PongPlayer:
+    """Play Pong one frame at a time with a policy over frame differences (for videos).
+
+    Call it with the observations of one game from :func:`make_pong_env` with a
+    ``preprocess`` function; it gives ``choose`` the difference
+    ``difference(frame, previous frame)`` (a frame of zeros before the first frame)
+    and returns the ALE action for ``choose``'s action index (0 = up, 1 = down).
+    Make a new player for every game: it remembers the previous frame.
+    """
+
+    def __init__(self, choose: Callable[[np.ndarray], int], difference: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        self.choose, self.difference = choose, difference
+        self.previous: np.ndarray | None = None
+
+    def __call__(self, frame: np.ndarray) -> int:
+        frame = np.asarray(frame, dtype=np.float32)
+        previous = np.zeros_like(frame) if self.previous is None else self.previous
+        self.previous = frame
+        return int(PONG_ACTIONS[int(self.choose(self.difference(frame, previous)))])
+
+
+class ScriptedGames:
+    """A stand-in for a vector env of games, for checking a rollout on known data.
+
+    Game ``i`` pays ``rewards[i][t]`` at its step ``t`` and ends after its last scripted
+    reward; the next game starts in the same step ("same-step" autoreset, like
+    :func:`make_pong_vector_env`) and follows the same script. Observations are
+    (1, 1, 1) float32 frames holding the step number within the current game, so
+    consecutive frames differ by 1 except where a new game starts. The actions
+    received are kept in :attr:`actions` (one array per step).
+    """
+
+    def __init__(self, rewards: Sequence[Sequence[float]]) -> None:
+        if not rewards or any(len(script) == 0 for script in rewards):
+            raise ValueError("Give every game a non-empty list of rewards, one per step.")
+        self.rewards = [list(script) for script in rewards]
+        self.num_envs = len(self.rewards)
+        self.steps = [0] * self.num_envs
+        self.actions: list[np.ndarray] = []
+
+    def _frames(self) -> np.ndarray:
+        return np.array(self.steps, dtype=np.float32).reshape(self.num_envs, 1, 1, 1)
+
+    def reset(self, seed: int | None = None):
+        """Start every game afresh; returns (frames (num_envs, 1, 1, 1), info)."""
+        self.steps = [0] * self.num_envs
+        return self._frames(), {}
+
+    def step(self, actions):
+        """One step of every game; returns (frames, rewards, terminated, truncated, info)."""
+        self.actions.append(np.asarray(actions).copy())
+        rewards = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        for index, script in enumerate(self.rewards):
+            rewards[index] = script[self.steps[index]]
+            self.steps[index] += 1
+            if self.steps[index] == len(script):
+                terminated[index], self.steps[index] = True, 0
+        return self._frames(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), {}
+
+    def close(self) -> None:
+        """Nothing to release (the same interface as a gymnasium vector env)."""
 
 def make_vector_env(env_id: str, num_envs: int):
     """``num_envs`` copies of ``env_id`` stepped together in this process (SyncVectorEnv)."""
@@ -238,7 +290,6 @@ def play_episodes(
     seed: int | None = None,
     memories: Sequence[Any] | None = None,
     action_map: np.ndarray | None = None,
-    frame_difference_input: bool = False,
     max_steps: int | None = None,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -256,8 +307,6 @@ def play_episodes(
             action, reward)`` is called for each step of episode i while it lasts.
         action_map: optional array mapping action indices to the env's actions
             (e.g. :data:`PONG_ACTIONS`).
-        frame_difference_input: give ``act`` and the memories ``frame - previous frame``
-            instead of the frame (Pong).
         max_steps: stop every episode after this many steps (None: play to the end).
         progress: show a tqdm bar of steps.
     Returns:
@@ -269,7 +318,6 @@ def play_episodes(
     if memories is not None and len(memories) != num_envs:
         raise ValueError(f"Pass one memory per environment: {num_envs} expected, got {len(memories)}.")
     observations, _ = envs.reset(seed=seed)
-    previous = None
     returns = np.zeros(num_envs)
     lengths = np.zeros(num_envs, dtype=int)
     active = np.ones(num_envs, dtype=bool)
@@ -277,8 +325,6 @@ def play_episodes(
     step = 0
     while active.any() and (max_steps is None or step < max_steps):
         inputs = np.asarray(observations, dtype=np.float32)
-        if frame_difference_input:
-            inputs, previous = frame_difference(inputs, previous), inputs
         actions = np.asarray(act(inputs)).reshape(num_envs)
         env_actions = action_map[actions] if action_map is not None else actions
         observations, rewards, terminated, truncated, _ = envs.step(env_actions)
@@ -350,97 +396,3 @@ def batch_from_memories(
     actions = np.concatenate([np.asarray(memory.actions, dtype=np.int32) for memory in memories])
     returns = np.concatenate([np.asarray(discount(memory.rewards), dtype=np.float32) for memory in memories])
     return observations, actions, np.asarray(normalize(returns), dtype=np.float32)
-
-
-class RallyCollector:
-    """Keep the games of a vector env running across updates and hand out finished rallies.
-
-    In Pong a rally ends at every point scored (a non-zero reward) and the returns
-    restart there, so one rally is a complete episode for REINFORCE. Training on the
-    rallies finished so far, instead of waiting for whole games of about a thousand
-    steps, gives about twenty policy updates per game instead of one. Games are never
-    reset between calls; a rally still in play when :meth:`collect` returns is
-    continued and handed out by a later call.
-
-    Args:
-        envs: a vector env made with :func:`make_pong_vector_env` (same-step autoreset).
-        act: batch of observations (num_envs, ...) -> action indices (num_envs,).
-        new_memory: makes an empty memory with ``add_to_memory(observation, action, reward)``
-            (the student's ``Memory`` class).
-        action_map: optional array mapping action indices to the env's actions.
-        frame_difference_input: give ``act`` and the memories frame differences (Pong).
-        seed: seed of the first reset (sub-env i gets ``seed + i``).
-    """
-
-    def __init__(
-        self,
-        envs,
-        act: Callable[[np.ndarray], np.ndarray],
-        new_memory: Callable[[], Any],
-        action_map: np.ndarray | None = PONG_ACTIONS,
-        frame_difference_input: bool = True,
-        seed: int | None = None,
-    ) -> None:
-        self.envs, self.act, self.new_memory = envs, act, new_memory
-        self.action_map, self.frame_difference_input = action_map, frame_difference_input
-        self.observations = np.asarray(envs.reset(seed=seed)[0], dtype=np.float32)
-        self.previous = np.zeros_like(self.observations)
-        self.memories = [new_memory() for _ in range(envs.num_envs)]
-        self.game_returns = np.zeros(envs.num_envs)
-
-    def collect(self, num_steps: int, progress: bool = False) -> tuple[list[Any], list[float]]:
-        """Step every game ``num_steps`` times.
-
-        Returns:
-            (rallies, game_returns): the memories of the rallies that ended during these
-            steps, and the total reward of each game that ended (points won - points lost).
-        """
-        from tqdm.auto import tqdm
-
-        if not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(f"num_steps must be a positive int, got {num_steps!r}.")
-        rallies: list[Any] = []
-        finished_games: list[float] = []
-        for _ in tqdm(range(num_steps), desc="playing", unit="step", leave=False, disable=not progress):
-            inputs = self.observations - self.previous if self.frame_difference_input else self.observations
-            actions = np.asarray(self.act(inputs)).reshape(self.envs.num_envs)
-            env_actions = self.action_map[actions] if self.action_map is not None else actions
-            observations, rewards, terminated, truncated, _ = self.envs.step(env_actions)
-            self.previous = self.observations
-            self.observations = np.asarray(observations, dtype=np.float32)
-            for index, reward in enumerate(rewards):
-                self.memories[index].add_to_memory(inputs[index], actions[index], float(reward))
-                self.game_returns[index] += reward
-                if reward != 0:
-                    rallies.append(self.memories[index])
-                    self.memories[index] = self.new_memory()
-                if terminated[index] or truncated[index]:
-                    finished_games.append(float(self.game_returns[index]))
-                    self.game_returns[index] = 0.0
-                    self.memories[index] = self.new_memory()
-                    if self.frame_difference_input:
-                        # The new game has no previous frame yet. (Without differences,
-                        # self.previous is the array the memories' inputs point into.)
-                        self.previous[index] = 0.0
-        return rallies, finished_games
-
-
-class PongPlayer:
-    """Play Pong one screen at a time with a policy over frame differences.
-
-    ``choose(difference)`` receives one difference frame (80, 80, 1) and returns an
-    action index (0 = up, 1 = down); calling the player with a raw screen
-    (210, 160, 3) or a preprocessed frame (80, 80, 1) returns the ALE action. Make a
-    new player for every game: it remembers the previous frame.
-    """
-
-    def __init__(self, choose: Callable[[np.ndarray], int]) -> None:
-        self.choose = choose
-        self.previous: np.ndarray | None = None
-
-    def __call__(self, observation: np.ndarray) -> int:
-        observation = np.asarray(observation)
-        frame = preprocess_pong(observation) if observation.shape == (210, 160, 3) else observation.astype(np.float32)
-        difference = frame_difference(frame, self.previous)
-        self.previous = frame
-        return int(PONG_ACTIONS[int(self.choose(difference))])

@@ -29,7 +29,20 @@ def part1():
 
 @pytest.fixture(scope="module")
 def part2():
-    return solution_functions("Part2_Pong.ipynb", {"discount_rewards_pong"})
+    import keras
+    import tensorflow as tf
+
+    import labs.rl
+
+    return run_solution_cells(
+        SOLUTIONS / "Part2_Pong.ipynb", {"preprocess", "discount_rewards_pong", "rollout", "training_batch"},
+        {"np": np, "tf": tf, "keras": keras, "labs": labs},
+    )
+
+
+def always_action_0(frames):
+    """A stand-in policy: logits that choose action 0 for every frame."""
+    return np.tile(np.array([[30.0, -30.0]], dtype=np.float32), (len(frames), 1))
 
 
 class Memory:
@@ -44,7 +57,7 @@ class Memory:
         self.rewards.append(reward)
 
 
-def pong_screen(steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
+def pong_screens(steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """Two consecutive real ALE Pong screens (previous, current) after ``steps`` steps."""
     env = rl.make_env(rl.PONG_ID, seed=3)
     frame, _ = env.reset(seed=3)
@@ -54,6 +67,11 @@ def pong_screen(steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
         frame, *_ = env.step(rl.PONG_ACTIONS[0])
     env.close()
     return previous, frame
+
+
+def red_field(screen: np.ndarray) -> np.ndarray:
+    """A stand-in preprocessing for tests of the infrastructure: the red channel of rows 35-194, every 4th pixel, (40, 40, 1)."""
+    return (screen[35:195:4, ::4, :1] > 0).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- returns
@@ -96,44 +114,48 @@ def test_batch_from_memories_rejects_all_empty_memories():
         rl.batch_from_memories([Memory(), Memory()], np.asarray, np.asarray)
 
 
-# ----------------------------------------------------------------------------- Pong frames
+# ----------------------------------------------------------------------------- Pong frames (the notebook's solution)
 
 
-def test_preprocessing_a_real_ale_frame_gives_an_80x80_binary_image():
-    previous, frame = pong_screen()
-    stages = rl.pong_stages(frame)
-    assert stages["cropped"].shape == (160, 160, 3)
-    assert stages["downsampled"].shape == (80, 80)
-    processed = rl.preprocess_pong(frame)
+def test_preprocessing_a_real_ale_screen_gives_an_80x80_binary_image(part2):
+    previous, screen = pong_screens()
+    processed = part2["preprocess_frame"](screen)
     assert processed.shape == (80, 80, 1) and processed.dtype == np.float32
     assert set(np.unique(processed)) == {0.0, 1.0}
     # Only the paddles and the ball remain: a few dozen of the 6,400 pixels.
     assert 10 <= processed.sum() <= 200
-    difference = rl.frame_difference(processed, rl.preprocess_pong(previous))
+    difference = part2["frame_difference"](processed, part2["preprocess_frame"](previous))
     assert set(np.unique(difference)) <= {-1.0, 0.0, 1.0}
     assert np.any(difference != 0)
 
 
-def test_preprocessing_rejects_a_frame_that_is_not_a_pong_screen():
+def test_pong_preprocessing_figure_has_a_colour_key_for_the_difference(part2):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    previous, screen = pong_screens()
+    frame = part2["preprocess_frame"](screen)
+    figure = rl.show_pong_preprocessing(screen, frame, part2["frame_difference"](frame, part2["preprocess_frame"](previous)))
+    labels = [text.get_text() for axis in figure.axes for text in axis.get_yticklabels()]
+    assert "-1: was here" in labels and "+1: is now here" in labels and "1: paddle or ball" in labels
+    plt.close(figure)
+    alone = rl.show_pong_preprocessing(screen)
+    assert len(alone.axes) == 1
+    plt.close(alone)
     with pytest.raises(ValueError, match=r"\(210, 160, 3\)"):
-        rl.preprocess_pong(np.zeros((84, 84, 3), dtype=np.uint8))
+        rl.show_pong_preprocessing(frame)
 
 
-def test_frame_difference_without_previous_frame_is_the_frame():
-    frame = np.ones((4, 4, 1), dtype=np.float32)
-    np.testing.assert_array_equal(rl.frame_difference(frame, None), frame)
-    with pytest.raises(ValueError, match="same shape"):
-        rl.frame_difference(frame, np.ones((3, 3, 1)))
-
-
-def test_pong_player_feeds_differences_and_returns_ale_actions():
+def test_pong_player_feeds_differences_with_a_zero_first_frame_and_returns_ale_actions():
     seen = []
-    player = rl.PongPlayer(lambda difference: seen.append(difference.copy()) or 1)
-    previous, frame = pong_screen()
-    assert player(previous) == rl.PONG_ACTIONS[1]
-    assert player(frame) == rl.PONG_ACTIONS[1]
-    np.testing.assert_array_equal(seen[0], rl.preprocess_pong(previous))
-    np.testing.assert_array_equal(seen[1], rl.preprocess_pong(frame) - rl.preprocess_pong(previous))
+    player = rl.PongPlayer(lambda difference: seen.append(difference.copy()) or 1, lambda current, previous: current - previous)
+    first, second = np.full((2, 2, 1), 1.0), np.full((2, 2, 1), 3.0)
+    assert player(first) == rl.PONG_ACTIONS[1]
+    assert player(second) == rl.PONG_ACTIONS[1]
+    np.testing.assert_array_equal(seen[0], first)
+    np.testing.assert_array_equal(seen[1], second - first)
 
 
 # ----------------------------------------------------------------------------- environments and rollouts
@@ -171,108 +193,107 @@ def test_play_episodes_fills_one_memory_per_environment():
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])
-def test_parallel_pong_rollout_gives_difference_frames_of_each_game(asynchronous):
-    envs = rl.make_pong_vector_env(2, asynchronous=asynchronous)
-    memories = [Memory() for _ in range(2)]
-    batches = []
-
-    def act(batch):
-        batches.append(batch.shape)
-        return np.ones(len(batch), dtype=int)
-
-    returns, lengths = rl.play_episodes(
-        envs, act, seed=1, memories=memories, action_map=rl.PONG_ACTIONS, frame_difference_input=True,
-        max_steps=6, progress=False,
-    )
+def test_pong_vector_env_preprocesses_every_game_with_the_given_function(asynchronous):
+    envs = rl.make_pong_vector_env(2, red_field, asynchronous=asynchronous)
+    assert envs.single_observation_space.shape == (40, 40, 1)
+    frames, _ = envs.reset(seed=1)
+    assert frames.shape == (2, 40, 40, 1) and frames.dtype == np.float32
+    frames, rewards, terminated, truncated, _ = envs.step(rl.PONG_ACTIONS[[0, 1]])
     envs.close()
-    assert batches == [(2, 80, 80, 1)] * 6
-    np.testing.assert_array_equal(lengths, [6, 6])
-    observations = np.asarray(memories[0].observations)
-    assert observations.shape == (6, 80, 80, 1)
-    assert set(np.unique(observations[1:])) <= {-1.0, 0.0, 1.0}
-    assert memories[0].actions == [1] * 6
+    assert frames.shape == (2, 40, 40, 1) and set(np.unique(frames)) <= {0.0, 1.0}
+    assert rewards.shape == terminated.shape == truncated.shape == (2,)
 
 
-class ScriptedGames:
-    """A stand-in vector env with same-step autoreset: game i pays ``rewards[i][t]`` at its step t.
-
-    Observations are (1,) arrays holding the step number within the current game, so
-    frame differences are 1 except on the first step of a game; a game ends after its
-    last scripted reward and the next one starts with the same script.
-    """
-
-    def __init__(self, rewards: list[list[float]]):
-        self.rewards = rewards
-        self.num_envs = len(rewards)
-        self.steps = [0] * self.num_envs
-
-    def reset(self, seed=None):
-        self.steps = [0] * self.num_envs
-        return np.zeros((self.num_envs, 1)), {}
-
-    def step(self, actions):
-        rewards, terminated = np.zeros(self.num_envs), np.zeros(self.num_envs, dtype=bool)
-        for index, script in enumerate(self.rewards):
-            rewards[index] = script[self.steps[index]]
-            self.steps[index] += 1
-            if self.steps[index] == len(script):
-                terminated[index], self.steps[index] = True, 0
-        observations = np.array(self.steps, dtype=float)[:, None]
-        return observations, rewards, terminated, np.zeros(self.num_envs, dtype=bool), {}
+def test_pong_vector_env_without_preprocessing_gives_raw_screens_to_play_episodes():
+    envs = rl.make_pong_vector_env(2, asynchronous=False)
+    memories = [Memory() for _ in range(2)]
+    returns, lengths = rl.play_episodes(envs, lambda batch: np.ones(len(batch), dtype=int), seed=1, memories=memories,
+                                        action_map=rl.PONG_ACTIONS, max_steps=3, progress=False)
+    envs.close()
+    np.testing.assert_array_equal(lengths, [3, 3])
+    assert np.asarray(memories[0].observations).shape == (3, 210, 160, 3)
+    assert memories[0].actions == [1, 1, 1]
 
 
-def test_rally_collector_splits_games_at_every_point_and_carries_unfinished_rallies_over():
-    games = ScriptedGames([[0, 0, 1, 0, -1], [0, 0, 0, 0, 0, -1, 0, 1]])
-    collector = rl.RallyCollector(games, lambda batch: np.zeros(len(batch), dtype=int), Memory, action_map=None)
+def test_a_broken_preprocessing_fails_in_the_notebook_process_with_its_own_error():
+    def unfinished(screen):
+        raise NotImplementedError("preprocess_frame")
 
-    rallies, finished = collector.collect(4)
-    assert [memory.rewards for memory in rallies] == [[0, 0, 1]]
+    with pytest.raises(NotImplementedError, match="preprocess_frame"):
+        rl.make_pong_vector_env(2, unfinished)
+    with pytest.raises(TypeError, match="preprocess must be a function"):
+        rl.make_pong_env("crop")
+
+
+def test_scripted_games_follow_their_scripts_and_restart_in_the_same_step():
+    games = rl.ScriptedGames([[0, 1], [0, 0, -1]])
+    frames, _ = games.reset()
+    assert frames.shape == (2, 1, 1, 1) and frames.ravel().tolist() == [0.0, 0.0]
+    steps = [games.step(np.array([2, 3])) for _ in range(3)]
+    assert [step[1].tolist() for step in steps] == [[0.0, 0.0], [1.0, 0.0], [0.0, -1.0]]
+    assert [step[2].tolist() for step in steps] == [[False, False], [True, False], [False, True]]
+    assert [step[0].ravel().tolist() for step in steps] == [[1.0, 1.0], [0.0, 2.0], [1.0, 0.0]]
+    assert [actions.tolist() for actions in games.actions] == [[2, 3]] * 3
+    with pytest.raises(ValueError, match="non-empty"):
+        rl.ScriptedGames([[0], []])
+
+
+# ----------------------------------------------------------------------------- the notebook's rollout and batch
+
+
+def test_rollout_splits_games_at_every_point_and_carries_unfinished_rallies_over(part2):
+    games = rl.ScriptedGames([[0, 0, 1, 0, -1], [0, 0, 0, 0, 0, -1, 0, 1]])
+    rollout = part2["PongRollout"](games, always_action_0)
+
+    rallies, finished = rollout.collect(4)
+    assert [rally["rewards"] for rally in rallies] == [[0, 0, 1]]
     assert finished == []
 
-    rallies, finished = collector.collect(4)
+    rallies, finished = rollout.collect(4)
     # Game 1's first rally began in the first call and ends in this one; both games end
     # (returns 1 - 1 and -1 + 1) and game 0 starts again and wins its first point.
-    assert sorted(memory.rewards for memory in rallies) == [[0, -1], [0, 0, 0, 0, 0, -1], [0, 0, 1], [0, 1]]
+    assert sorted(rally["rewards"] for rally in rallies) == [[0, -1], [0, 0, 0, 0, 0, -1], [0, 0, 1], [0, 1]]
     assert finished == [0.0, 0.0]
-
-    rallies, finished = collector.collect(2)
-    assert [memory.rewards for memory in rallies] == [[0, -1]] and finished == [0.0]
+    assert all(rally["actions"] == [0] * len(rally["rewards"]) for rally in rallies)
 
 
-def test_rally_collector_gives_frame_differences_that_restart_with_each_game():
-    collector = rl.RallyCollector(ScriptedGames([[0, 1]]), lambda batch: np.zeros(len(batch), dtype=int), Memory,
-                                  action_map=None)
-    rallies, _ = collector.collect(4)
-    # Step numbers 0,1 | 0,1: the first frame of each game is given as it is (no previous frame).
-    assert [np.asarray(memory.observations).ravel().tolist() for memory in rallies] == [[0.0, 1.0], [0.0, 1.0]]
-    assert [memory.actions for memory in rallies] == [[0, 0], [0, 0]]
-
-
-def test_rally_collector_without_differences_keeps_the_last_observation_of_a_game():
-    collector = rl.RallyCollector(ScriptedGames([[0, 1]]), lambda batch: np.zeros(len(batch), dtype=int), Memory,
-                                  action_map=None, frame_difference_input=False)
-    rallies, finished = collector.collect(2)
-    assert [np.asarray(memory.observations).ravel().tolist() for memory in rallies] == [[0.0, 1.0]]
-    assert finished == [1.0]
-
-
-def test_rally_collector_on_real_pong_hands_out_rallies_that_end_with_a_point():
-    envs = rl.make_pong_vector_env(2, asynchronous=False)
-    generator = np.random.default_rng(0)
-    collector = rl.RallyCollector(envs, lambda batch: generator.integers(2, size=len(batch)), Memory, seed=0)
-    rallies, _ = collector.collect(150)
+def test_rollout_on_real_pong_hands_out_rallies_that_end_with_a_point(part2):
+    envs = rl.make_pong_vector_env(2, part2["preprocess_frame"], asynchronous=False)
+    rollout = part2["PongRollout"](envs, lambda frames: np.zeros((len(frames), 2), dtype=np.float32), seed=0)
+    rallies, _ = rollout.collect(150)
     envs.close()
     assert rallies, "150 steps of two random games always see a point scored"
-    for memory in rallies:
-        assert memory.rewards[-1] in (-1.0, 1.0) and not any(memory.rewards[:-1])
-        assert np.asarray(memory.observations).shape == (len(memory.rewards), 80, 80, 1)
+    for rally in rallies:
+        assert rally["rewards"][-1] in (-1.0, 1.0) and not any(rally["rewards"][:-1])
+        assert np.asarray(rally["observations"]).shape == (len(rally["rewards"]), 80, 80, 1)
+    observations, actions, returns = part2["training_batch"](rallies, 0.99)
+    assert observations.shape == (sum(len(rally["rewards"]) for rally in rallies), 80, 80, 1)
+    assert set(np.unique(actions)) <= {0, 1}
+    np.testing.assert_allclose([returns.mean(), returns.std()], [0.0, 1.0], atol=1e-4)
 
 
-def test_rally_collector_rejects_a_step_count_that_is_not_positive():
-    collector = rl.RallyCollector(ScriptedGames([[1]]), lambda batch: np.zeros(len(batch), dtype=int), Memory,
-                                  action_map=None)
-    with pytest.raises(ValueError, match="positive int"):
-        collector.collect(0)
+def test_keras_weighted_cross_entropy_takes_the_same_step_as_the_part1_train_step():
+    """Part 2 trains with compile + train_on_batch(sample_weight=returns): the same update as Part 1's train_step."""
+    import keras
+
+    part1 = solution_functions("Part1_CartPole.ipynb", {"compute_loss", "train_step"})
+    rng = np.random.default_rng(0)
+    observations = rng.normal(size=(7, 5)).astype(np.float32)
+    actions = rng.integers(2, size=7).astype(np.int32)
+    returns = rng.normal(size=7).astype(np.float32)
+
+    def model():
+        keras.utils.set_random_seed(1)
+        return keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+
+    by_hand, compiled = model(), model()
+    part1_loss = part1["train_step"](by_hand, keras.optimizers.SGD(0.1), observations, actions, returns)
+    compiled.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                     jit_compile=False)
+    keras_loss = compiled.train_on_batch(observations, actions, sample_weight=returns)
+    np.testing.assert_allclose(keras_loss, float(part1_loss), rtol=1e-5)
+    for mine, theirs in zip(by_hand.get_weights(), compiled.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-7)
 
 
 def test_evaluate_returns_one_return_per_episode():
