@@ -12,6 +12,7 @@ A new notebook is picked up with no new test code:
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -111,6 +112,18 @@ def test_solution_runs_with_small_values_and_passes_its_tests(source: Path, tmp_
             assert output.get("name") != "stderr", f"cell {index + 1} writes to stderr: {shown[:300]!r}"
             assert not set(shown) & {"\r", "\b"}, f"cell {index + 1} leaves redraw characters: {shown[:300]!r}"
             assert WIDGET_VIEW not in output.get("data", {}), f"cell {index + 1} leaves a widget: {shown[:300]!r}"
+    page = _html(result.executed)
+    assert not set(page) & {"\b", "\r", "\x1b"}, "the HTML a student receives holds control characters"
+    for bar in re.findall(r"(\d+)%\|", page):
+        assert bar == "100", f"a progress bar ends at {bar}% in the HTML a student receives"
+
+
+def _html(notebook: nbformat.NotebookNode) -> str:
+    """The notebook rendered as nbconvert's HTML: the form feedback and shared copies take."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    return body
 
 
 @pytest.mark.notebook
