@@ -17,7 +17,6 @@ music21 is imported inside the functions that need it.
 
 from __future__ import annotations
 
-import copy
 import re
 import warnings
 from dataclasses import dataclass
@@ -347,46 +346,207 @@ def _seconds_per_quarter(score) -> float:
     return 0.5
 
 
-def tune_notes(tune: str, expand_repeats: bool = True) -> TuneNotes:
-    """Parse a tune and list its notes (see :class:`TuneNotes`).
+_QUOTED_OR_FIELD = re.compile(r'("[^"]*"|\[[A-Za-z]:[^\]]*\])')
+_ANNOTATION = re.compile(r'^"[\^_<>@]')
+_FERMATA = re.compile(r"H(?=[=^_]*[A-Ga-gz])")
 
-    Grace notes (no duration) and chord symbols are skipped; tied notes are merged.
-    With ``expand_repeats`` the repeats are played out when music21 can expand them
-    (otherwise the tune is played as written).
+
+def _playable_text(tune: str) -> str:
+    """The tune with what music21 misreads in its body made plain.
+
+    Annotations (quoted text starting with ``^ _ < > @``, such as ``">"``) are removed,
+    since music21 can take their ``>`` for a broken-rhythm mark; the fermata shortcut
+    ``H`` is written ``!fermata!``, since music21 drops the note after ``H``. Header
+    lines, field lines and chord symbols are left as they are.
+    """
+    lines = tune.splitlines()
+    body_start = next((number + 1 for number, line in enumerate(lines) if line.startswith("K:")), len(lines))
+    for number in range(body_start, len(lines)):
+        if _FIELD_LINE.match(lines[number]):
+            continue
+        pieces = _QUOTED_OR_FIELD.split(lines[number])
+        lines[number] = "".join(
+            ("" if _ANNOTATION.match(piece) else piece) if piece.startswith(('"', "[")) else _FERMATA.sub("!fermata!", piece)
+            for piece in pieces)
+    return "\n".join(lines)
+
+GRACE_SHARE = 0.25
+"""A grace note lasts this share of its written length, taken from the start of the note it leads into (as abc2midi does)."""
+
+
+def _ending_passes(score, measures: Sequence) -> dict[int, set[int]]:
+    """For each of ``measures`` inside a first, second, ... ending (keyed by ``id``), the passes that play it.
+
+    An ending runs from the first to the last measure its bracket spans (music21 may
+    list only those two).
+    """
+    from music21 import spanner
+
+    position = {id(measure): index for index, measure in enumerate(measures)}
+    passes: dict[int, set[int]] = {}
+    for bracket in score.recurse().getElementsByClass(spanner.RepeatBracket):
+        spanned = [position[id(measure)] for measure in bracket.getSpannedElements() if id(measure) in position]
+        for index in range(min(spanned, default=0), max(spanned, default=-1) + 1):
+            passes[id(measures[index])] = set(bracket.numberRange or [])
+    return passes
+
+
+def _is_repeat(barline, direction: str) -> bool:
+    from music21 import bar
+
+    return isinstance(barline, bar.Repeat) and barline.direction == direction
+
+
+def _is_double_bar(barline) -> bool:
+    """True for a double or final bar line (``||``, ``|]``, ``[|``) that is not a repeat."""
+    from music21 import bar
+
+    return isinstance(barline, bar.Barline) and not isinstance(barline, bar.Repeat) and barline.type in (
+        "double", "final", "light-light", "light-heavy", "heavy-light")
+
+
+def playing_order(measures: Sequence, ending_passes: dict[int, set[int]]) -> list[int]:
+    """The order in which the measures of a part are played, repeats and endings taken (indices into ``measures``).
+
+    The rules are abc2midi's: ``:|`` goes back to the last ``|:``, or, when there is
+    none, to the bar after the previous ``:|`` or after the last double bar that follows
+    a ``:|``, or else to the start of the tune; a section without endings
+    plays twice. A measure inside an ending plays on the passes its numbers give
+    (``ending_passes``, from :func:`_ending_passes`), and a ``:|`` at the end of an
+    ending always goes back for the next pass, so ``|: A |1 B :|2 C :|3 D |]`` plays
+    A B A C A D. music21 sometimes hangs a ``:|`` on the left of the bar it ends (after
+    splitting an over-long bar in two); it counts as ending that bar. Every ``:|`` sends
+    the music back at most once per ending, so the order is never longer than the
+    measures times their endings.
+    """
+    order: list[int] = []
+    start, current_pass, index, last_end_repeat = 0, 1, 0, -1
+    while index < len(measures):
+        measure = measures[index]
+        if index != start and _is_repeat(measure.leftBarline, "start"):
+            start, current_pass = index, 1
+        passes = ending_passes.get(id(measure))
+        if passes is not None and current_pass not in passes:
+            index += 1
+            continue
+        order.append(index)
+        if _is_repeat(measure.rightBarline, "end") or _is_repeat(measure.leftBarline, "end"):
+            last_end_repeat = max(last_end_repeat, index)
+            if passes is not None or current_pass == 1:
+                current_pass += 1
+                index = start
+                continue
+            start, current_pass = index + 1, 1
+        elif 0 <= last_end_repeat < index and _is_double_bar(measure.rightBarline):
+            start, current_pass = index + 1, 1
+        index += 1
+    return order
+
+
+def _grace_length(element) -> float:
+    """How long a grace note sounds, in quarter notes: :data:`GRACE_SHARE` of its written length."""
+    from music21 import duration
+
+    try:
+        written = duration.Duration(type=element.duration.type).quarterLength
+    except Exception:  # a grace note without a usable written type counts as an eighth note
+        written = 0.5
+    return GRACE_SHARE * float(written)
+
+
+def _play_measures(measures: Sequence, first_offset: float = 0.0) -> tuple[list[float], list[float], list[int]]:
+    """Play measures one after the other; return (starts, durations, pitches), one entry per sounding pitch.
+
+    A tie joins a note to the next note only when that note has the same pitch (a tie
+    between two different pitches is really a slur: both notes sound). Grace notes
+    sound just before the note they lead into and take their time from it. Rests and
+    chord symbols sound nothing.
+    """
+    from music21 import harmony
+
+    starts: list[float] = []
+    durations: list[float] = []
+    pitches: list[int] = []
+    tied: dict[int, int] = {}
+    graces: list = []
+    measure_offset = first_offset
+    for measure in measures:
+        for element in measure.flatten().notesAndRests:
+            if isinstance(element, harmony.ChordSymbol):
+                continue
+            if element.duration.isGrace:
+                graces.append(element)
+                continue
+            onset = measure_offset + float(element.offset)
+            length = float(element.quarterLength)
+            if element.isRest or length <= 0:
+                tied, graces = {}, []
+                continue
+            grace_lengths = [_grace_length(grace) for grace in graces]
+            steal = min(sum(grace_lengths), length / 2)
+            scale = steal / sum(grace_lengths) if grace_lengths else 0.0
+            for grace, grace_length in zip(graces, grace_lengths):
+                for pitch in grace.pitches:
+                    starts.append(onset)
+                    durations.append(grace_length * scale)
+                    pitches.append(int(round(pitch.ps)))
+                onset += grace_length * scale
+                length -= grace_length * scale
+            graces = []
+            still_tied: dict[int, int] = {}
+            for note in (element.notes if element.isChord else [element]):
+                pitch = int(round(note.pitch.ps))
+                if pitch in tied:
+                    number = tied[pitch]
+                    durations[number] = onset + length - starts[number]
+                else:
+                    number = len(starts)
+                    starts.append(onset)
+                    durations.append(length)
+                    pitches.append(pitch)
+                tie = note.tie if note.tie is not None else element.tie
+                if tie is not None and tie.type in ("start", "continue"):
+                    still_tied[pitch] = number
+            tied = still_tied
+        measure_offset += float(measure.highestTime)
+    return starts, durations, pitches
+
+
+def tune_notes(tune: str, expand_repeats: bool = True) -> TuneNotes:
+    """Parse a tune and list the notes it plays (see :class:`TuneNotes`).
+
+    Notes joined by a tie sound as one note when they have the same pitch and as two
+    notes otherwise; grace notes sound briefly before their note (see
+    :data:`GRACE_SHARE`); chord symbols and annotations are left out (see
+    :func:`_playable_text` for what is cleaned before music21 reads the tune). With ``expand_repeats`` repeats
+    and first and second endings are played out as abc2midi plays them (see
+    :func:`playing_order`); without it every bar plays once, as written.
 
     Raises:
         ValueError: if the tune does not parse or has no notes (see :func:`parse_tune`).
     """
-    from music21 import harmony
-
-    score = parse_tune(tune)
+    score = parse_tune(_playable_text(tune) if isinstance(tune, str) else tune)
     bars = _count_bars(score)
     seconds_per_quarter = _seconds_per_quarter(score)
+    starts, durations, pitches = [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if expand_repeats:
-            try:
-                score = score.expandRepeats()
-            except Exception:  # unbalanced repeat marks: play the tune as written
-                pass
-        try:
-            score = score.stripTies()
-        except Exception:  # odd tie structures: keep the notes as they are
-            pass
-        starts, durations, pitches = [], [], []
-        for element in score.flatten().notes:
-            if isinstance(element, harmony.ChordSymbol) or element.quarterLength <= 0:
-                continue
-            for pitch in element.pitches:
-                starts.append(float(element.offset))
-                durations.append(float(element.quarterLength))
-                pitches.append(int(round(pitch.ps)))
+        for part in list(score.parts) or [score]:
+            measures = list(part.getElementsByClass("Measure"))
+            if not measures:
+                played = _play_measures([part])
+            else:
+                order = playing_order(measures, _ending_passes(score, measures)) if expand_repeats else range(len(measures))
+                played = _play_measures([measures[index] for index in order], float(measures[0].offset))
+            starts += played[0]
+            durations += played[1]
+            pitches += played[2]
     if not starts:
         raise ValueError("The ABC tune has no playable notes (only grace notes or chord symbols).")
     order = np.argsort(starts, kind="stable")
     return TuneNotes(
-        start=np.asarray(starts)[order],
-        duration=np.asarray(durations)[order],
+        start=np.asarray(starts, dtype=float)[order],
+        duration=np.asarray(durations, dtype=float)[order],
         pitch=np.asarray(pitches, dtype=int)[order],
         seconds_per_quarter=seconds_per_quarter,
         bars=bars,
@@ -587,32 +747,57 @@ def piano_roll(tune: str | TuneNotes, title: str | None = None, axis=None):
     return figure
 
 
-def unshare_context_objects(score) -> None:
-    """Give each measure its own copy of time signatures, keys and clefs (in place).
+MIDI_TICKS_PER_QUARTER = 480
+"""Time resolution of the MIDI files :func:`write_midi` writes."""
 
-    music21's ABC reader can put the same ``TimeSignature`` object into two measures
-    (for example after a pick-up bar); MIDI export then raises ``StreamException: the
-    object ... is already found in this Stream``. Copying the repeats fixes that.
+
+def _variable_length(value: int) -> bytes:
+    """A number in MIDI's variable-length encoding (7 bits a byte, high bit set on all but the last)."""
+    encoded = [value & 0x7F]
+    value >>= 7
+    while value:
+        encoded.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(encoded))
+
+
+def midi_bytes(notes: TuneNotes, velocity: int = 80) -> bytes:
+    """Encode notes as a standard MIDI file (format 0, one track, piano) and return its bytes.
+
+    Every note of ``notes`` becomes one note-on and one note-off at its start and end;
+    the tempo is the tune's (``seconds_per_quarter``).
     """
-    seen: set[int] = set()
-    for measure in score.recurse().getElementsByClass("Measure"):
-        for element in list(measure.getElementsByClass(("TimeSignature", "KeySignature", "Clef"))):
-            if id(element) in seen:
-                measure.replace(element, copy.deepcopy(element))
-            else:
-                seen.add(id(element))
+    if not isinstance(notes, TuneNotes):
+        raise TypeError(f"notes must be a labs.music.TuneNotes (from tune_notes), got {type(notes).__name__}.")
+    if not 1 <= velocity <= 127:
+        raise ValueError(f"velocity must be between 1 and 127, got {velocity}.")
+    ticks = MIDI_TICKS_PER_QUARTER
+    events = []
+    for start, duration, pitch in zip(notes.start, notes.duration, notes.pitch):
+        on = int(round(start * ticks))
+        off = max(on + 1, int(round((start + duration) * ticks)))
+        events += [(on, 1, bytes([0x90, int(pitch), velocity])), (off, 0, bytes([0x80, int(pitch), 0]))]
+    events.sort(key=lambda event: (event[0], event[1]))
+    microseconds_per_quarter = int(round(notes.seconds_per_quarter * 1e6))
+    track = b"\x00\xff\x51\x03" + microseconds_per_quarter.to_bytes(3, "big")
+    previous = 0
+    for tick, _, message in events:
+        track += _variable_length(tick - previous) + message
+        previous = tick
+    track += b"\x00\xff\x2f\x00"
+    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + ticks.to_bytes(2, "big")
+    return header + b"MTrk" + len(track).to_bytes(4, "big") + track
 
 
 def write_midi(tune: str, path: str | Path) -> Path:
-    """Write an ABC tune as a standard MIDI file and return its path.
+    """Write the notes an ABC tune plays (:func:`tune_notes`, repeats played out) as a MIDI file; return its path.
+
+    The file holds exactly what :mod:`labs.audio` plays: a tie between two different
+    pitches sounds both notes, and repeats and endings are taken.
 
     Raises:
-        ValueError: if music21 cannot parse the tune.
+        ValueError: if music21 cannot parse the tune or it has no notes.
     """
-    score = parse_tune(tune)
-    unshare_context_objects(score)
     path = Path(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        score.write("midi", fp=str(path))
+    path.write_bytes(midi_bytes(tune_notes(tune)))
     return path

@@ -144,6 +144,81 @@ def test_piano_roll_draws_one_bar_per_note():
     matplotlib.pyplot.close(figure)
 
 
+def _tune(body: str, unit: str = "1/4") -> str:
+    return f"X:1\nM:4/4\nL:{unit}\nK:C\n{body}"
+
+
+def test_a_tie_between_two_different_pitches_plays_both_notes():
+    notes = music.tune_notes(_tune("G3-A|c4|"))
+    assert notes.pitch.tolist() == [67, 69, 72]
+    assert notes.start.tolist() == [0, 3, 4] and notes.duration.tolist() == [3, 1, 4]
+
+
+def test_a_tie_between_equal_pitches_is_one_longer_note_even_across_a_bar_line():
+    notes = music.tune_notes(_tune("G3-G|-G4|c4|"))
+    assert notes.pitch.tolist() == [67, 72]
+    assert notes.duration.tolist() == [8, 4]
+
+
+@pytest.mark.parametrize(("body", "played"), [
+    ("C4|D4:|E4|F4:|", "CDCDEFEF"),            # a second :| goes back to the bar after the first
+    ("|:C4|E4::D4|F4:|", "CECEDFDF"),
+    ("|:C4|[1 D4:|[2 E4|]", "CDCE"),           # first and second endings
+    ("|:C4|1 D4:|2 E4|]", "CDCE"),
+    ("|:C4|[1 D4|E4:|[2 F4|G4|]", "CDECFG"),   # a first ending two bars long
+    ("|:C4|[1 D4:|[2 E4:|[3 F4|]", "CDCECF"),  # three endings
+    ("C4|C4:|D4|D4||E4|E4:|", "CCCCDDEEEE"),   # after a repeat, a double bar starts the next section
+    ("C4|C4|D4|D4||E4|E4:|", "CCDDEECCDDEE"),  # before any repeat it does not
+    ("|:C4|D4|E4|", "CDE"),                    # a start sign that is never closed plays once
+])
+def test_repeats_and_endings_play_in_abc2midis_order(body, played):
+    # music21 leaves a tune of one-bar sections without bars, so every section here has two at least.
+    names = {60: "C", 62: "D", 64: "E", 65: "F", 67: "G"}
+    assert "".join(names[pitch] for pitch in music.tune_notes(_tune(body)).pitch) == played
+
+
+def test_without_expanding_repeats_every_bar_plays_once():
+    assert music.tune_notes(_tune("|:C4|[1 D4:|[2 E4|]"), expand_repeats=False).pitch.tolist() == [60, 62, 64]
+
+
+def test_a_section_closed_by_many_end_repeats_plays_each_part_twice_not_more(corpus):
+    # "Old Nora": six :| and no |:. abc2midi plays 522 notes in 144.5 s; music21's expandRepeats gave 5,270.
+    old_nora = next(tune for tune in corpus if music.tune_title(tune) == "Old Nora")
+    notes = music.tune_notes(old_nora)
+    assert len(notes.pitch) == 522
+    assert notes.length_seconds == pytest.approx(144.5)
+
+
+def test_grace_notes_sound_before_their_note_and_take_their_time_from_it():
+    notes = music.tune_notes(_tune("{ga}c4|C4|"))
+    assert notes.pitch.tolist() == [79, 81, 72, 60]
+    assert notes.start.tolist() == [0, 0.25, 0.5, 4]
+    assert notes.duration.tolist() == [0.25, 0.25, 3.5, 4]
+
+
+def test_fermata_and_annotations_do_not_change_the_notes():
+    # music21 drops the note after H and reads the annotation ">" as a broken-rhythm mark.
+    notes = music.tune_notes(_tune('HG2 ">"A2|"^fine"c4|'))
+    assert notes.pitch.tolist() == [67, 69, 72]
+    assert notes.duration.tolist() == [2, 2, 4]
+
+
+def test_write_midi_holds_the_notes_that_are_played(tmp_path):
+    from abc2midi_reference import read_midi
+
+    tune = "X:1\nM:4/4\nL:1/4\nQ:1/4=60\nK:C\n|:G3-A|[1 c4:|[2 C4|]"
+    summary = read_midi(music.write_midi(tune, tmp_path / "tune.mid"))
+    assert summary.notes == 6          # G A c, then G A C: both notes of the tie, both endings
+    assert summary.seconds == pytest.approx(16.0)
+
+
+def test_midi_bytes_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="TuneNotes"):
+        music.midi_bytes("X:1\nK:C\nC|")
+    with pytest.raises(ValueError, match="velocity"):
+        music.midi_bytes(music.tune_notes(SCALE), velocity=0)
+
+
 def test_midi_export_works_on_tunes_with_a_shared_time_signature(corpus, tmp_path):
     # Tunes 1, 6, 9 and 17 of O'Neill's put one TimeSignature object into two measures.
     for index in (0, 5, 8, 16):
