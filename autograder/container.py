@@ -10,8 +10,10 @@ named by ``LABS_CONTAINER_ENGINE``. Each kernel runs in a fresh container
   directory ``DIR`` as a read-only root file system instead, with the same
   folders hidden as in the ``bwrap`` mode;
 - with no network at all: the grader talks to the kernel over Unix sockets in
-  the kernel's folder, the one folder mounted, read-write (so the engine must run
-  containers on this machine's Linux kernel: Docker Desktop's VM is refused);
+  the kernel's folder, the one folder mounted, read-write; where the engine runs
+  containers in a VM that does not pass Unix sockets on (Docker Desktop, macOS,
+  Windows), over the container's standard input and output instead
+  (:mod:`autograder.relay`, :func:`uses_relay`);
 - with a read-only root file system, no capabilities, no privilege gain, and
   CPU, memory, process, file-size and open-file limits from
   :class:`autograder.sandbox.Limits`;
@@ -28,6 +30,7 @@ named by ``LABS_CONTAINER_ENGINE``. Each kernel runs in a fresh container
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ctypes
 import os
 import resource
@@ -36,6 +39,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +52,8 @@ IMAGE_NAME = "intro-deep-learning-labs-grader"
 ENGINES = ("podman", "docker")
 ENGINE_VARIABLE = "LABS_CONTAINER_ENGINE"
 ROOTFS_VARIABLE = "LABS_CONTAINER_ROOTFS"
+#: Set to 1 to carry the kernel's connections over the engine's pipes even where Unix sockets would do.
+RELAY_VARIABLE = "LABS_CONTAINER_RELAY"
 #: Label on every grading container: ``podman ps --all --filter label=intro-deep-learning-labs-grader`` lists them.
 LABEL = IMAGE_NAME
 #: Open files a kernel may hold (low enough that no engine needs to raise the grader's own limit).
@@ -116,9 +123,6 @@ def container_problem() -> str | None:
     if info.returncode != 0:
         return (f"{name} is installed but cannot run containers ({_last_line(info)}); "
                 "start the Docker service, or use Podman")
-    if sys.platform != "linux" or "Docker Desktop" in info.stdout:
-        return (f"{name} runs its containers in a virtual machine here, whose file sharing does not pass on the "
-                "Unix sockets the grader talks to the kernel through (grade inside a Linux VM or WSL 2 instead)")
     directory = rootfs()
     if directory is not None:
         if not is_podman(engine):
@@ -131,13 +135,26 @@ def container_problem() -> str | None:
     return None
 
 
+def uses_relay(engine: str) -> bool:
+    """True when the kernel's connections must go over the engine's pipes (:mod:`autograder.relay`).
+
+    That is where the engine runs containers in a virtual machine (macOS, Windows,
+    Docker Desktop on Linux), whose file sharing does not pass on Unix sockets, or
+    when ``LABS_CONTAINER_RELAY=1`` asks for it.
+    """
+    if os.environ.get(RELAY_VARIABLE) == "1" or sys.platform != "linux":
+        return True
+    return "Docker Desktop" in _probe([engine, "info"]).stdout
+
+
 def new_container_name() -> str:
     """A fresh name for one kernel's container."""
     return f"labs-grade-{secrets.token_hex(6)}"
 
 
 def run_command(engine: str, name: str, workdir: Path, environment: dict[str, str], limits: Limits, uid: int | None,
-                hidden: Sequence[Path] = (), visible: Sequence[Path] = (), root: Path | None = None) -> list[str]:
+                hidden: Sequence[Path] = (), visible: Sequence[Path] = (), root: Path | None = None,
+                relay: bool = False) -> list[str]:
     """The ``ENGINE run`` command, up to the kernel's own command, that starts one kernel's container.
 
     ``workdir`` is mounted read-write at the same path and is the working directory;
@@ -146,11 +163,13 @@ def run_command(engine: str, name: str, workdir: Path, environment: dict[str, st
     (the grader chowns ``workdir`` to it); without, as the calling user. With
     ``root`` (Podman) the directory is the read-only root file system instead of the
     grading image: the folders ``hidden`` are emptied there (tmpfs; a file becomes
-    empty), then ``visible`` are mounted back read-only.
+    empty), then ``visible`` are mounted back read-only. With ``relay`` the container's
+    standard input stays open: the kernel's connections travel over it and its output
+    (:mod:`autograder.relay`).
     """
     podman = is_podman(engine)
     command = [
-        engine, "run", "--rm", "--name", name, "--label", LABEL,
+        engine, "run", "--rm", "--name", name, "--label", LABEL, *(["--interactive"] if relay else []),
         "--network", "none", "--read-only", "--cgroupns", "private",
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
         "--log-driver", "none",
@@ -191,9 +210,13 @@ def run_command(engine: str, name: str, workdir: Path, environment: dict[str, st
     return command + ["--pull", "never", image_tag()]
 
 
-def kernel_command(command: list[str], root: Path | None) -> list[str]:
-    """The kernel's command inside the container: the image's own ``python`` unless a root directory is used."""
-    return command if root is not None else ["python", *command[1:]]
+def kernel_command(command: list[str], root: Path | None, relay: bool = False) -> list[str]:
+    """The kernel's command inside the container: the image's own ``python`` unless a root directory is used;
+    with ``relay``, started by the inside relay of :mod:`autograder.relay`."""
+    from autograder import relay as relays
+
+    command = command if root is not None else ["python", *command[1:]]
+    return relays.inside_command(command[0], command) if relay else command
 
 
 def remove_command(engine: str, name: str) -> list[str]:
@@ -210,9 +233,14 @@ def remove(engine: str, name: str) -> None:
         pass
 
 
-def supervisor_command(engine: str, name: str) -> list[str]:
-    """The command prefix that runs ``ENGINE run ...`` and removes container ``name`` when the grader dies."""
-    return [sys.executable, "-m", "autograder.container", "--engine", engine, "--name", name, "--"]
+def supervisor_command(engine: str, name: str, connection_file: Path | None = None) -> list[str]:
+    """The command prefix that runs ``ENGINE run ...`` and removes container ``name`` when the grader dies.
+
+    With ``connection_file`` (a TCP one) the supervisor also relays the kernel's
+    ports over the engine's pipes (:func:`autograder.relay.run_host`).
+    """
+    relay = ["--relay", str(connection_file)] if connection_file is not None else []
+    return [sys.executable, "-m", "autograder.container", "--engine", engine, "--name", name, *relay, "--"]
 
 
 def build_command(engine: str, root: Path) -> list[str]:
@@ -250,24 +278,45 @@ def _raise_stopped(signum, frame) -> None:
     raise _Stopped(signum)
 
 
-def supervise(engine: str, name: str, command: list[str]) -> int:
+def _stop_when_parent_dies(parent: int) -> None:
+    """Have SIGTERM sent to this process when ``parent`` ends: ``PR_SET_PDEATHSIG`` on Linux, a watcher elsewhere."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def supervise(engine: str, name: str, command: list[str], connection_file: Path | None = None) -> int:
     """Run ``command`` (an ``ENGINE run``); remove container ``name`` when this process's parent dies or stops it.
 
-    The parent's death arrives as SIGTERM (Linux ``PR_SET_PDEATHSIG``). SIGINT is left
-    to the engine, which passes it on to the kernel (an interrupt). Returns the
+    The parent's death arrives as SIGTERM (:func:`_stop_when_parent_dies`). SIGINT is left
+    to the engine, which passes it on to the kernel (an interrupt). With
+    ``connection_file`` the kernel's ports are relayed over the engine's pipes. Returns the
     engine's exit code, or 128 plus the signal's number once the container is removed.
     """
+    from autograder import relay
+
     parent = os.getppid()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stopped)
     signal.signal(signal.SIGINT, lambda signum, frame: None)
     child = None
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        _stop_when_parent_dies(parent)
         if os.getppid() != parent:
             raise _Stopped(signal.SIGTERM)
-        child = subprocess.Popen(command)
-        return child.wait()
+        if connection_file is None:
+            child = subprocess.Popen(command)
+            return child.wait()
+        ports = relay.connection_ports(connection_file)
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return asyncio.run(relay.run_host(child, ports))
     except _Stopped as stopped:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)
@@ -283,12 +332,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.container", description=supervise.__doc__.splitlines()[0])
     parser.add_argument("--engine", required=True, help="the container engine's path")
     parser.add_argument("--name", required=True, help="the container's name")
+    parser.add_argument("--relay", type=Path, default=None, metavar="CONNECTION_FILE",
+                        help="relay the TCP ports of this kernel connection file over the engine's pipes")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- ENGINE run ARGUMENTS...")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the engine's run command after --")
-    return supervise(args.engine, args.name, command)
+    return supervise(args.engine, args.name, command, args.relay)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ outside itself; it shares the machine's process table.
 ``container`` (any user with Podman or Docker and the grading image):
 :mod:`autograder.container` runs each kernel in its own container with no
 network, a read-only root file system, only its folder mounted, and CPU,
-memory and process limits. The kernel's Unix sockets must be reachable from
-the grader, so the engine must run containers on the grader's own kernel
-(Linux); Docker Desktop's VM on macOS and Windows does not share them.
+memory and process limits. The grader reaches the kernel over Unix sockets in
+its folder or, where the engine runs containers in a VM (Docker Desktop on macOS
+and Windows), over the container's standard input and output
+(:mod:`autograder.relay`).
 
 ``none`` (only when asked for): the kernel runs with the resource limits
 alone. Graded as root, it runs as a throw-away user (``setpriv``) that keeps
@@ -292,18 +293,20 @@ def kernel_environment(workdir: Path) -> dict[str, str]:
 
 
 def container_command(engine: str, name: str, workdir: Path, environment: dict[str, str], uid: int | None,
-                      secret_paths: list[Path], limits: Limits) -> list[str]:
+                      secret_paths: list[Path], limits: Limits, relay_connection: Path | None = None) -> list[str]:
     """The command prefix that runs a program in container ``name`` (see :mod:`autograder.container`).
 
     The prefix ends with the container's image; the program's own command follows, as
     :func:`autograder.container.kernel_command` gives it. With ``LABS_CONTAINER_ROOTFS``
-    the same folders as in the bubblewrap sandbox are hidden, and the secret paths.
+    the same folders as in the bubblewrap sandbox are hidden, and the secret paths. With
+    ``relay_connection`` (a TCP connection file) the kernel's ports are relayed over the
+    engine's pipes (:mod:`autograder.relay`).
     """
     root = container.rootfs()
     hidden = [Path(path) for path in _hidden_parents() if path != "/dev/shm" and Path(path).exists()] + secret_paths
-    return container.supervisor_command(engine, name) + container.run_command(
+    return container.supervisor_command(engine, name, relay_connection) + container.run_command(
         engine, name, workdir, environment, limits, uid, hidden=hidden if root else (),
-        visible=_visible_paths() if root else (), root=root)
+        visible=_visible_paths() if root else (), root=root, relay=relay_connection is not None)
 
 
 def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits, isolation: Isolation):
@@ -314,6 +317,7 @@ def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits,
                                       or (isolation.mode == "none" and throwaway_user_problem() is None))
     uid = new_sandbox_uid() if own_user else None
     engine = container.find_engine() if isolation.mode == "container" else None
+    relay = engine is not None and container.uses_relay(engine)
     name = container.new_container_name()
 
     class SandboxedKernelManager(AsyncKernelManager):
@@ -336,8 +340,9 @@ def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits,
             if isolation.mode == "container":
                 # As in the other modes, the kernel watches no parent: the container's removal ends it.
                 environment = {**(options.get("env") or kernel_environment(workdir)), "JPY_PARENT_PID": "0"}
-                kernel_cmd = (container_command(engine, name, workdir, environment, uid, secret_paths, limits)
-                              + container.kernel_command(kernel_cmd, container.rootfs()))
+                kernel_cmd = (container_command(engine, name, workdir, environment, uid, secret_paths, limits,
+                                                Path(self.connection_file) if relay else None)
+                              + container.kernel_command(kernel_cmd, container.rootfs(), relay))
                 options["env"] = dict(os.environ)
             return await super()._async_launch_kernel(kernel_cmd, **options)
 
@@ -350,7 +355,11 @@ def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits,
     if uid is not None:
         os.chown(workdir, uid, uid)
     os.chmod(workdir, 0o700)
-    manager = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "k"))
+    if relay:
+        # TCP on the container's own loopback, relayed to the same ports of this machine's (autograder.relay).
+        manager = SandboxedKernelManager(kernel_name="python3", transport="tcp", ip="127.0.0.1")
+    else:
+        manager = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "k"))
     manager.connection_file = str(workdir / "kernel.json")
     return manager
 

@@ -150,8 +150,29 @@ def test_each_missing_piece_is_named_in_one_sentence(tmp_path, monkeypatch):
     assert container.container_problem().endswith("is missing; build it once with labs grade --build-image")
     monkeypatch.setenv(container.ROOTFS_VARIABLE, "/")
     assert container.container_problem() == f"{container.ROOTFS_VARIABLE} needs Podman, not docker"
-    monkeypatch.setenv("FAKE_ENGINE_MODE", "desktop")
-    assert container.container_problem().startswith("docker runs its containers in a virtual machine here")
+
+
+def test_an_engine_in_a_virtual_machine_is_used_through_the_relay(tmp_path, monkeypatch):
+    _fake_engine(tmp_path, monkeypatch, "desktop", "docker")
+    monkeypatch.setenv(container.ENGINE_VARIABLE, "docker")
+    engine = container.find_engine()
+    assert container.container_problem() is None
+    assert container.uses_relay(engine)
+    monkeypatch.setenv("FAKE_ENGINE_MODE", "ok")
+    assert container.uses_relay(engine) == (sys.platform != "linux")
+    monkeypatch.setenv(container.RELAY_VARIABLE, "1")
+    assert container.uses_relay(engine)
+
+
+def test_the_relay_keeps_the_containers_input_open_and_starts_the_kernel_behind_the_inside_relay(tmp_path):
+    connection = tmp_path / "kernel.json"
+    command = sandbox.container_command("/usr/bin/docker", "labs-grade-x", tmp_path, {"HOME": str(tmp_path)}, None,
+                                        [], sandbox.Limits(), connection)
+    kernel = container.kernel_command([sys.executable, "-m", "ipykernel_launcher", "-f", str(connection)], None, relay=True)
+    assert command[command.index("--relay") + 1] == str(connection)
+    assert "--interactive" in command and _option_values(command, "--network") == ["none"]
+    assert kernel[:2] == ["python", "-c"] and "def serve_inside" in kernel[2]
+    assert kernel[3:] == ["inside", "--", "python", "-m", "ipykernel_launcher", "-f", str(connection)]
 
 
 def test_labs_grade_with_no_image_exits_2_with_one_sentence_and_writes_nothing(tmp_path, monkeypatch, capsys):
@@ -247,10 +268,12 @@ def _leftover_containers() -> list[str]:
 
 
 @pytest.mark.notebook
+@pytest.mark.parametrize("relay", [False, True], ids=["unix_sockets", "relay"])
 @pytest.mark.parametrize("name", ["full", "partial", "reads_secrets", "network"])
-def test_a_real_kernel_in_a_podman_container_earns_its_exact_score(name, podman_environment, tmp_path, monkeypatch):
+def test_a_real_kernel_in_a_podman_container_earns_its_exact_score(name, relay, podman_environment, tmp_path, monkeypatch):
     for key, value in podman_environment.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv(container.RELAY_VARIABLE, "1" if relay else "0")
     secret = tmp_path / "course"
     fixtures.write_course(secret)
     case = fixtures.CASES[name]()
