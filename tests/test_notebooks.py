@@ -26,6 +26,7 @@ from autograder.notebooks import (
     cells_with_tag,
     is_answer,
     is_graded,
+    is_manual,
     nbgrader_metadata,
     read_notebook,
     small_run_values,
@@ -78,6 +79,20 @@ def test_every_todo_is_followed_by_a_graded_test(source: Path):
         tests = [cell for cell in cells[index + 1 : following] if is_graded(cell)]
         grade_id = nbgrader_metadata(cells[index])["grade_id"]
         assert tests, f"answer cell {grade_id} has no graded test cell before the next TODO"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_each_lab_part_ends_with_two_to_four_discussion_questions(source: Path):
+    cells = read_notebook(source).cells
+    headings = [(index, line) for index, cell in enumerate(cells) if cell.cell_type == "markdown"
+                for line in cell.source.splitlines() if line.startswith("## ")]
+    assert headings, "the notebook has no '## ' sections"
+    start, heading = headings[-1]
+    assert heading.strip() == "## Discussion", f"the last section is {heading!r}, not '## Discussion'"
+    code = [index for index in range(start + 1, len(cells)) if cells[index].cell_type == "code"]
+    assert not code, f"the discussion must end the notebook, but code cells {code} follow it"
+    answers = [cell for cell in cells[start + 1:] if is_manual(cell)]
+    assert 2 <= len(answers) <= 4, f"the discussion holds {len(answers)} manually graded answers, not 2 to 4"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
