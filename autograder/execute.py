@@ -6,28 +6,40 @@ renamed into place only when the run succeeds. A run that fails or is
 interrupted keeps what it did, under names that cannot be mistaken for a
 finished run: ``OUT/<notebook name>.incomplete/<notebook name>.incomplete.ipynb``
 holds the cells executed so far, the error included.
+
+Benchmarks run a notebook through :func:`run_for_figures`: the same reader,
+parameter injection and executor, with one appended cell that prints the
+figures the notebook computed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
 from autograder.notebooks import (
     inject_small_values,
+    inject_values,
     nbgrader_metadata,
     parameters_cell_index,
     read_notebook,
     settle_outputs,
+    small_run_values,
     write_notebook,
 )
+
+#: Starts the line that :func:`run_for_figures`' appended cell prints, followed by the figures as JSON.
+FIGURES_MARKER = "NOTEBOOK_FIGURES "
 
 
 @dataclass
@@ -184,3 +196,58 @@ def run_notebook(
     finally:
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_for_figures(
+    path: Path,
+    figures: str,
+    *,
+    small: bool = False,
+    values: dict[str, Any] | None = None,
+    after_parameters: Sequence[str] = (),
+    cell_timeout: float | None = None,
+    save_to: Path | None = None,
+    label: str | None = None,
+    show_progress: bool = True,
+) -> tuple[dict[str, Any], RunResult]:
+    """Run the notebook at ``path`` top to bottom and return the figures it computed, with the run.
+
+    The notebook runs as written (:func:`read_notebook`, :func:`execute`) except for:
+    its ``SMALL_RUN_VALUES`` if ``small``, then ``values``, injected in one cell after
+    the parameters cell (:func:`inject_values`); the code cells ``after_parameters``
+    right after that one; and a last cell that runs ``figures``, code over the
+    notebook's variables that binds ``figures`` to a dict JSON can encode, and
+    prints it. Files the notebook writes go to a temporary folder, removed after
+    the run; with ``save_to`` (a folder) the executed notebook is written there
+    as ``<label or stem>.ipynb``.
+
+    Raises:
+        NotebookError: the notebook cannot be read or has no parameters cell.
+        RuntimeError: a cell raised, or the figures cell printed no figures.
+    """
+    path = Path(path)
+    label = label or path.stem
+    notebook = read_notebook(path)
+    overrides = dict(small_run_values(notebook, str(path))) if small else {}
+    overrides.update(values or {})
+    if overrides:
+        note = "Small run (results are not meaningful)" if small else "Values for this run"
+        notebook = inject_values(notebook, overrides, note, str(path))
+    position = parameters_cell_index(notebook, str(path)) + 1 + bool(overrides)
+    notebook.cells[position:position] = [nbformat.v4.new_code_cell(code) for code in after_parameters]
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        f"{figures}\nimport json as _json\nprint({FIGURES_MARKER!r} + _json.dumps(figures))"))
+    with tempfile.TemporaryDirectory(prefix=f"{path.stem}.") as workdir:
+        start = time.perf_counter()
+        executed, errors = execute(notebook, Path(workdir), label, cell_timeout, show_progress=show_progress)
+        result = RunResult(str(path), time.perf_counter() - start, errors, executed=executed, complete=not errors)
+    if save_to is not None:
+        result.output = Path(save_to) / f"{label}.ipynb"
+        write_notebook(executed, result.output)
+    if errors:
+        raise RuntimeError(f"{result.first_error()} (the cell numbers count the cells the run added)")
+    for output in executed.cells[-1].get("outputs", []):
+        for line in str(output.get("text", "")).splitlines():
+            if line.startswith(FIGURES_MARKER):
+                return json.loads(line[len(FIGURES_MARKER):]), result
+    raise RuntimeError(f"{path}: the figures cell printed nothing; check the figures code.")

@@ -49,7 +49,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.feedback import CellReport, gradescope_results, scrub_text
-from autograder.notebooks import HIDDEN_BEGIN, HIDDEN_END, is_graded, nbgrader_metadata
+from autograder.notebooks import HIDDEN_BEGIN, HIDDEN_END, is_graded, nbgrader_metadata, replaced_atomically
 from autograder.restore import hidden_test_lines
 from autograder.submissions import Course, course_from_sources
 
@@ -177,8 +177,7 @@ def build_autograder(root: Path, course: Course, lab: str, out: Path, *, cell_ti
     with tempfile.TemporaryDirectory() as scratch:
         archive = build_sdist(root, Path(scratch))
         target = out / "autograder.zip"
-        partial = out / ".autograder.zip.tmp"
-        with zipfile.ZipFile(partial, "w") as bundle:
+        with replaced_atomically(target) as partial, zipfile.ZipFile(partial, "w") as bundle:
             setup = SETUP_SCRIPT.format(package=PACKAGE_NAME, version=version, archive=archive.name, **names)
             _add(bundle, "setup.sh", setup.encode(), executable=True)
             _add(bundle, "run_autograder", RUN_SCRIPT.format(**names).encode(), executable=True)
@@ -187,7 +186,6 @@ def build_autograder(root: Path, course: Course, lab: str, out: Path, *, cell_ti
             for notebook in course.notebooks(assignment):
                 source = course.sources[(assignment, notebook)]
                 _add(bundle, f"course/{assignment}/solutions/{notebook}.ipynb", Path(source).read_bytes())
-        partial.replace(target)
     return target
 
 

@@ -9,11 +9,13 @@ convention papermill uses.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import html
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,18 +87,30 @@ def notebook_text(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook, version=4).rstrip("\n") + "\n"
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename; on any error, remove the temporary file."""
+@contextlib.contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write; when the block ends, rename it to ``path``.
+
+    Readers of ``path`` see the old file or the whole new one, never a part. If
+    the block raises (Ctrl-C included), the temporary file is removed and
+    ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+        yield Path(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`replaced_atomically`."""
+    with replaced_atomically(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as stream:
+        stream.write(text)
 
 
 def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
@@ -209,7 +223,7 @@ def inject_values(
 ) -> nbformat.NotebookNode:
     """Return a copy of ``notebook`` with a cell assigning ``values`` right after the parameters cell.
 
-    The injected cell is tagged ``injected`` and prints ``note`` followed by the values,
+    The injected cell is tagged ``injected-parameters`` and prints ``note`` followed by the values,
     so that the executed notebook says which run it is.
     """
     injected = copy.deepcopy(notebook)

@@ -4,9 +4,11 @@ Runs the solution notebook lab2_vision/solutions/Part2_Debiasing.ipynb headless,
 to bottom, with its full parameters and a different ``seed`` each time (the seed sets
 the generated data and the weights), and reads the per-group results the notebook
 computed. Prints one markdown table: every seed, then the mean over seeds, and the
-targets of issue 5 checked on every seed. A cell appended to the notebook also trains
-the standard CNN on faces sampled half dark, half light by their true skin tone, to
-show how much of the gap rarity explains.
+targets of issue 5 checked on every seed. After the notebook's last cell, its own
+cells that train and evaluate the standard CNN run once more, with faces sampled half
+dark, half light by their true skin tone, to show how much of the gap rarity explains.
+The notebook runs through ``autograder.execute.run_for_figures``, the executor
+``labs run`` uses.
 
 The notebook's prose quotes one run at its own defaults (seed 42 is the parameters
 cell's seed); about 10 minutes on a busy 2-core CPU:
@@ -26,53 +28,56 @@ import argparse
 import ast
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-from autograder.execute import execute
-from autograder.notebooks import inject_values, read_notebook, small_run_values
+from autograder.execute import run_for_figures
+from autograder.notebooks import nbgrader_metadata, read_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "lab2_vision" / "solutions" / "Part2_Debiasing.ipynb"
-MARKER = "BENCHMARK-RESULTS "
 GROUP_COLUMNS = [
     ("light skin, short hair", "light/short"),
     ("light skin, long hair", "light/long"),
     ("dark skin, short hair", "dark/short"),
     ("dark skin, long hair", "dark/long"),
 ]
-
-
 BALANCED = "CNN balanced by true tone"
-# Appended to the notebook: the same standard CNN and loop, but with faces sampled half dark,
-# half light by their true skin tone (labels a real data set does not have). Its gap is
-# what is left when rarity is taken away: the part no resampling can remove.
-BALANCED_BASELINE = """
-balanced_classifier = make_standard_classifier()
-balanced_optimizer = keras.optimizers.Adam(learning_rate, use_ema=True)
+FIGURES = "figures = {'results': results, 'epoch_seconds': epoch_seconds, 'dark_share': dark_share}"
+
+
+def notebook_cell(notebook: nbformat.NotebookNode, text: str) -> str:
+    """The source of the one ungraded code cell of the notebook that contains ``text``."""
+    found = [cell.source for cell in notebook.cells
+             if cell.cell_type == "code" and text in cell.source and not nbgrader_metadata(cell)]
+    if len(found) != 1:
+        raise ValueError(f"{NOTEBOOK.name} has {len(found)} code cells containing {text!r}, not one; "
+                         "update benchmarks/debiasing.py to the notebook.")
+    return found[0]
+
+
+def balanced_baseline(notebook: nbformat.NotebookNode) -> str:
+    """Code that runs the notebook's own standard-CNN training and evaluation cells again, with faces
+    drawn half dark, half light by their true skin tone (labels a real data set does not have); its
+    results and seconds per epoch go under :data:`BALANCED`. Its gap is what is left when rarity
+    is taken away: the part no resampling can remove."""
+    training = notebook_cell(notebook, "def standard_train_step")
+    evaluation = notebook_cell(notebook, 'results = {"standard CNN"')
+    return f"""
+import functools
+notebook_results, notebook_epoch_seconds = results, epoch_seconds
 dark_faces = train_set.face_tone == 1
 p_balanced = np.where(dark_faces, 0.5 / dark_faces.sum(), 0.5 / (~dark_faces).sum())
-
-
-@tf.function
-def balanced_train_step(images, labels):
-    with tf.GradientTape() as tape:
-        logits = balanced_classifier(images, training=True)
-        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
-    gradients = tape.gradient(loss, balanced_classifier.trainable_variables)
-    balanced_optimizer.apply_gradients(zip(gradients, balanced_classifier.trainable_variables))
-
-
-start = time.perf_counter()
-for epoch in range(num_epochs):
-    for step in range(steps_per_epoch):
-        balanced_train_step(*train_set.get_batch(batch_size, p_pos=p_balanced, augment=augment))
-epoch_seconds[{key!r}] = (time.perf_counter() - start) / num_epochs
-balanced_optimizer.finalize_variable_values(balanced_classifier.trainable_variables)
-results[{key!r}] = labs.faces.evaluate_groups(
-    labs.faces.predict_logits(lambda images: balanced_classifier(images, training=False), test_set.images), test_set)
+uniform_get_batch = train_set.get_batch
+train_set.get_batch = functools.partial(uniform_get_batch, p_pos=p_balanced)
+# The notebook's training cell, then its evaluation cell:
+{training}
+{evaluation}
+train_set.get_batch = uniform_get_batch
+notebook_results[{BALANCED!r}] = results["standard CNN"]
+notebook_epoch_seconds[{BALANCED!r}] = epoch_seconds["standard CNN"]
+results, epoch_seconds = notebook_results, notebook_epoch_seconds
 """
 
 
@@ -94,29 +99,10 @@ def run_once(seed: int, small: bool, cell_timeout: float, settings: dict | None 
     With ``save_to`` (a folder), the executed notebook is also written there as
     ``Part2_Debiasing_seed<seed>.ipynb``, so that its printed lines and figures can be read.
     """
-    notebook = read_notebook(NOTEBOOK)
-    overrides = dict(small_run_values(notebook, NOTEBOOK.name)) if small else {}
-    overrides.update(settings or {})
-    overrides["seed"] = seed
-    notebook = inject_values(notebook, overrides, "Benchmark run", NOTEBOOK.name)
-    notebook.cells.append(nbformat.v4.new_code_cell(BALANCED_BASELINE.format(key=BALANCED)))
-    notebook.cells.append(nbformat.v4.new_code_cell(
-        "import json\n"
-        f"print({MARKER!r} + json.dumps({{'results': results, 'epoch_seconds': epoch_seconds, "
-        "'dark_share': dark_share}))"
-    ))
-    with tempfile.TemporaryDirectory(prefix="debiasing-benchmark-") as workdir:
-        executed, errors = execute(notebook, Path(workdir), f"seed {seed}", cell_timeout)
-    if save_to is not None:
-        save_to.mkdir(parents=True, exist_ok=True)
-        nbformat.write(executed, save_to / f"{NOTEBOOK.stem}_seed{seed}.ipynb")
-    if errors:
-        raise RuntimeError(f"the notebook run with seed {seed} failed: {errors[0].describe()}")
-    for output in executed.cells[-1].get("outputs", []):
-        text = output.get("text", "")
-        if output.get("output_type") == "stream" and MARKER in text:
-            return json.loads(text.split(MARKER, 1)[1])
-    raise RuntimeError(f"the notebook run with seed {seed} printed no results.")
+    figures_code = balanced_baseline(read_notebook(NOTEBOOK)) + FIGURES
+    figures, _ = run_for_figures(NOTEBOOK, figures_code, small=small, values=dict(settings or {}, seed=seed),
+                                 cell_timeout=cell_timeout, save_to=save_to, label=f"{NOTEBOOK.stem}_seed{seed}")
+    return figures
 
 
 def _row(label: str, model: str, result: dict, seconds: float | None) -> str:

@@ -5,8 +5,9 @@ Forty submissions of the fixture notebook from ``tests/grading_fixtures.py``
 allocation and output; no infinite loops, which would only measure the time
 limit) are graded four ways, each from scratch:
 
-- ``execute``: every restored notebook run by plain nbclient, one after the
-  other, no sandbox, no scoring: the cost of the notebooks themselves;
+- ``execute``: every restored notebook run by the shared executor
+  (``autograder.execute.execute``, as ``labs run`` runs a notebook), one after
+  the other, no sandbox, no scoring: the cost of the notebooks themselves;
 - ``grader, 1 worker`` and ``grader, 2 workers``: ``grade_batch`` end to end
   (sandbox, guards, gradebook, feedback, CSV, exports);
 - ``nbgrader autograde``: the nbgrader CLI on the same files in a course folder.
@@ -34,8 +35,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import nbformat  # noqa: E402
-
 import grading_fixtures as fixtures  # noqa: E402
 import synthetic_class  # noqa: E402
 
@@ -57,25 +56,20 @@ def write_submissions(folder: Path, count: int) -> list[Path]:
 
 
 def time_execute(paths: list[Path], scratch: Path) -> float:
-    """Seconds to run every restored notebook with small values through plain nbclient, sequentially.
+    """Seconds to run every restored notebook with small values through the shared executor, sequentially.
 
-    A kernel that dies (``os._exit``, segfault) ends that notebook's run, as it does for the grader.
+    Every cell runs, errors or not, 60 s at most each; a kernel that dies (``os._exit``,
+    segfault) ends that notebook's run, as it does for the grader.
     """
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    from autograder.notebooks import inject_small_values
+    from autograder.execute import execute
+    from autograder.notebooks import inject_small_values, read_notebook
     from autograder.restore import restore
 
     source = fixtures.source_notebook()
     started = time.perf_counter()
     for path in paths:
-        notebook = inject_small_values(restore(nbformat.read(path, as_version=4), source).notebook)
-        client = NotebookClient(notebook, timeout=60, allow_errors=True, resources={"metadata": {"path": str(scratch)}})
-        try:
-            client.execute()
-        except DeadKernelError:
-            pass
+        notebook = inject_small_values(restore(read_notebook(path), source).notebook)
+        execute(notebook, scratch, path.parent.parent.name, cell_timeout=60, stop_on_error=False, show_progress=False)
     return time.perf_counter() - started
 
 
@@ -91,12 +85,13 @@ def time_grader(submissions: Path, out: Path, course, workers: int) -> float:
 def time_nbgrader(submissions: Path, course_root: Path) -> float:
     """Seconds for ``nbgrader autograde`` on the same files (assignment generated beforehand, not timed)."""
     from autograder.gradebook import CONFIG_TEMPLATE
+    from autograder.notebooks import write_notebook
 
     course_root.mkdir(parents=True)
     shutil.copyfile(CONFIG_TEMPLATE, course_root / "nbgrader_config.py")
     source = course_root / "source" / fixtures.ASSIGNMENT / f"{fixtures.NOTEBOOK}.ipynb"
     source.parent.mkdir(parents=True)
-    nbformat.write(fixtures.source_notebook(), source)
+    write_notebook(fixtures.source_notebook(), source)
     shutil.copytree(submissions, course_root / "submitted")
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
     nbgrader = [sys.executable, "-m", "nbgrader"]
@@ -192,13 +187,13 @@ def main() -> None:
         paths = write_submissions(submissions, arguments.count)
         (scratch / "run").mkdir()
         timings = {
-            "execute (plain nbclient, no grading)": time_execute(paths, scratch / "run"),
+            "execute (no sandbox, no grading)": time_execute(paths, scratch / "run"),
             "grader, 1 worker": time_grader(submissions, scratch / "out1", course, 1),
             "grader, 2 workers": time_grader(submissions, scratch / "out2", course, 2),
             "nbgrader autograde (CLI)": time_nbgrader(submissions, scratch / "nbgrader"),
         }
     count = arguments.count
-    base = timings["execute (plain nbclient, no grading)"]
+    base = timings["execute (no sandbox, no grading)"]
     one = timings["grader, 1 worker"]
     print(f"Grading {count} fixture submissions; student kernels: {choose_isolation().describe()}.")
     print(f"{'run':40} {'seconds':>8} {'notebooks/min':>14}")

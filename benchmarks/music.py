@@ -6,7 +6,8 @@ It measures, and prints as one markdown table:
 2. rendering speed, seconds of music per second of CPU time, both for the whole path
    (music21 parsing + synthesis) and for the NumPy synthesis alone;
 3. the notebook's full run (``lab1_music/solutions/Part2_Music_Generation.ipynb`` executed
-   with its full parameters through nbclient): wall time, training seconds per iteration,
+   with its full parameters through ``autograder.execute.run_for_figures``, the
+   executor ``labs run`` uses): wall time, training seconds per iteration,
    held-out bits per character, the share of complete generated tunes (at the
    notebook's temperature) that parse and render, the duplicates dropped from the corpus,
    and how well generated and real tunes keep their metre and key (``labs.music.summarize_forms``). The figures are read from the executed
@@ -18,13 +19,12 @@ Reproduce with::
     python benchmarks/music.py --skip-notebook      # corpus rendering only (a few minutes)
     python benchmarks/music.py --skip-corpus        # the notebook's full run only
     python benchmarks/music.py --skip-notebook --sample 500   # a random sample of the corpus
+    python benchmarks/music.py --small --sample 20  # checks this script in a minute or two; figures meaningless
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +33,9 @@ import numpy as np
 REPOSITORY = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPOSITORY / "lab1_music" / "solutions" / "Part2_Music_Generation.ipynb"
 
-_REPORT_CELL = """
-import json as _json
-print("BENCHMARK_FIGURES " + _json.dumps({
+#: Binds ``figures`` in the executed notebook, from the notebook's own variables.
+FIGURES = """
+figures = {
     "seconds_per_iteration": float(seconds_per_iteration),
     "num_training_iterations": int(num_training_iterations),
     "held_out_bits": float(held_out_bits),
@@ -47,7 +47,7 @@ print("BENCHMARK_FIGURES " + _json.dumps({
     "duplicates_dropped": int(duplicates_dropped),
     "generated_form": generated_form.__dict__,
     "real_form": real_form.__dict__,
-}))
+}
 """
 
 
@@ -87,25 +87,12 @@ def measure_corpus(sample: int | None = None) -> dict:
     }
 
 
-def run_notebook(timeout_seconds: int = 7200) -> dict:
-    """Execute the solution notebook with its full parameters; return its figures and wall time."""
-    import nbformat
-    from nbclient import NotebookClient
+def run_notebook(small: bool = False, cell_timeout: float = 7200) -> dict:
+    """Execute the solution notebook with its full parameters (``small``: its SMALL_RUN_VALUES); return its figures and wall time."""
+    from autograder.execute import run_for_figures
 
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(_REPORT_CELL.strip()))
-    with tempfile.TemporaryDirectory() as folder:
-        client = NotebookClient(notebook, timeout=timeout_seconds, kernel_name="python3", resources={"metadata": {"path": folder}})
-        start = time.perf_counter()
-        client.execute()
-        wall_seconds = time.perf_counter() - start
-    for output in notebook.cells[-1].outputs:
-        for line in output.get("text", "").splitlines():
-            if line.startswith("BENCHMARK_FIGURES "):
-                figures = json.loads(line.split(" ", 1)[1])
-                figures["wall_seconds"] = wall_seconds
-                return figures
-    raise RuntimeError("The executed notebook did not print its figures; check that it ran to the end.")
+    figures, run = run_for_figures(NOTEBOOK, FIGURES, small=small, cell_timeout=cell_timeout)
+    return dict(figures, wall_seconds=run.seconds)
 
 
 def main() -> None:
@@ -113,6 +100,8 @@ def main() -> None:
     parser.add_argument("--skip-notebook", action="store_true", help="only measure corpus rendering")
     parser.add_argument("--skip-corpus", action="store_true", help="only run the notebook")
     parser.add_argument("--sample", type=int, default=None, help="render a random sample of N corpus tunes")
+    parser.add_argument("--small", action="store_true",
+                        help="run the notebook with its SMALL_RUN_VALUES: checks this script, figures meaningless")
     arguments = parser.parse_args()
 
     rows = []
@@ -129,7 +118,7 @@ def main() -> None:
             ("rendering speed, synthesis only (music s / CPU s)", f"{corpus['speed_synthesis']:.0f}x", ""),
         ]
     if not arguments.skip_notebook:
-        figures = run_notebook()
+        figures = run_notebook(arguments.small)
         share = figures["valid_tunes"] / figures["generated_tunes"] if figures["generated_tunes"] else float("nan")
         rows += [
             ("notebook full run, wall time", f"{figures['wall_seconds'] / 60:.1f} min", "< 20 min"),
@@ -155,6 +144,8 @@ def main() -> None:
                 (f"{name} tunes: every inner bar right", f"{form['every_bar_right_share']:.0%}", targets[1]),
                 (f"{name} tunes: last note on the tonic", f"{form['tonic_ending_share']:.0%}", ""),
             ]
+    if arguments.small:
+        print("Small run (--small): the notebook's figures check the script and mean nothing.")
     print("| measure | value | target |\n|---|---|---|")
     for name, value, target in rows:
         print(f"| {name} | {value} | {target} |")
