@@ -57,15 +57,36 @@ README_END = "<!-- notebook-badges:end -->"
 
 
 def setup_prelude() -> str:
-    """The install block every set-up cell starts with (ends with ``labs.report_device()``)."""
+    """The install block every set-up cell starts with (ends with ``labs.report_device()``).
+
+    Where ``labs`` is missing (Colab), it installs the course helpers and prints one
+    line saying so and naming any package that was already installed and is now
+    another version. If such a package was already imported, the running kernel
+    still holds the old one: in Colab the block restarts the runtime itself (the
+    student runs the cell again); elsewhere it asks for a restart.
+    """
     return "\n".join(
         [
             "# Set-up: in Colab this installs the course helpers (`labs`); locally it does nothing.",
-            "import importlib, importlib.util, subprocess, sys",
+            "import importlib, importlib.metadata, importlib.util, os, subprocess, sys",
             f'LABS_REPOSITORY = "{REPOSITORY_URL}"',
             'if importlib.util.find_spec("labs") is None:',
+            "    def installed_versions():",
+            '        return {(d.metadata["Name"] or "").lower(): d.version for d in importlib.metadata.distributions()}',
+            "    before = installed_versions()",
             '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"git+{LABS_REPOSITORY}"], check=True)',
             "    importlib.invalidate_caches()",
+            "    changed = sorted(name for name, version in installed_versions().items() if before.get(name, version) != version)",
+            "    imported = {name.lower() for module, names in importlib.metadata.packages_distributions().items()",
+            "                if module in sys.modules for name in names}",
+            "    stale = [name for name in changed if name in imported]",
+            '    print("Installed the course helpers (labs); " + (f"changed the version of {\', \'.join(changed)}."',
+            '          if changed else "nothing already installed was changed."))',
+            '    if stale and "google.colab" in sys.modules:',
+            '        print(f"Restarting the runtime to load the new {\', \'.join(stale)}: run this cell again.")',
+            "        os.kill(os.getpid(), 9)",
+            "    elif stale:",
+            '        print(f"Restart the kernel to load the new {\', \'.join(stale)}, then run this cell again.")',
             "import labs",
             SETUP_END_LINE,
         ]

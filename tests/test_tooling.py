@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -259,3 +263,64 @@ def test_a_discussion_answer_without_a_matching_rubric_stops_the_build(tmp_path:
     write_tiny_lab(tmp_path, tiny_source([_discussion(text, points)]))
     _, errors = build(tmp_path, show_progress=False)
     assert len(errors) == 1 and problem in errors[0]
+
+
+# --- the set-up cell's install block ------------------------------------------------------------
+
+def _fake_distribution(site: Path, name: str, version: str) -> None:
+    """A minimal installed distribution ``name`` ``version`` providing the module ``name`` (in ``site``)."""
+    for old in site.glob(f"{name}-*.dist-info"):
+        shutil.rmtree(old)
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "top_level.txt").write_text(f"{name}\n")
+
+
+def _run_prelude(tmp_path: Path, monkeypatch, upgrade: str | None, in_colab: bool) -> tuple[str, list]:
+    """Run the set-up block as in a fresh runtime without labs; pip "installs" by upgrading ``upgrade``."""
+    import importlib.util
+
+    site = tmp_path / "site"
+    for name in ("fakeloaded", "fakeidle"):
+        _fake_distribution(site, name, "1.0")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setitem(sys.modules, "fakeloaded", types.ModuleType("fakeloaded"))
+    if in_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "labs" else real_find_spec(name, *rest))
+    pip_calls, kills = [], []
+
+    def fake_pip(command, check=False, **options):
+        pip_calls.append(command)
+        if upgrade:
+            _fake_distribution(site, upgrade, "2.0")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_pip)
+    monkeypatch.setattr(os, "kill", lambda pid, signal_number: kills.append((pid, signal_number)))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(setup_prelude().replace("labs.report_device()", ""), {})
+    assert pip_calls and pip_calls[0][-1] == f"git+{REPOSITORY_URL}"
+    return printed.getvalue(), kills
+
+
+def test_the_setup_block_says_in_one_line_that_nothing_installed_was_changed(tmp_path, monkeypatch):
+    printed, kills = _run_prelude(tmp_path, monkeypatch, upgrade=None, in_colab=True)
+    assert printed == "Installed the course helpers (labs); nothing already installed was changed.\n" and kills == []
+
+
+def test_the_setup_block_names_an_upgraded_package_and_restarts_colab_only_when_it_was_imported(tmp_path, monkeypatch):
+    printed, kills = _run_prelude(tmp_path, monkeypatch, upgrade="fakeidle", in_colab=True)
+    assert printed == "Installed the course helpers (labs); changed the version of fakeidle.\n" and kills == []
+
+    printed, kills = _run_prelude(tmp_path, monkeypatch, upgrade="fakeloaded", in_colab=True)
+    assert "changed the version of fakeloaded." in printed and "Restarting the runtime" in printed
+    assert kills == [(os.getpid(), 9)]
+
+    printed, kills = _run_prelude(tmp_path, monkeypatch, upgrade="fakeloaded", in_colab=False)
+    assert "Restart the kernel to load the new fakeloaded" in printed and kills == []
