@@ -29,6 +29,7 @@ from autograder.notebooks import (
     HIDDEN_END,
     SOLUTION_BEGIN,
     SOLUTION_END,
+    SETUP_TAG,
     NotebookError,
     cells_with_tag,
     clear_outputs,
@@ -47,7 +48,6 @@ from autograder.notebooks import (
 REPOSITORY_URL = "https://github.com/intro-deep-learning-labs/intro-deep-learning-labs"
 BRANCH = "main"
 
-SETUP_TAG = "setup"
 SETUP_END_LINE = "labs.report_device()"
 CODE_STUB = 'raise NotImplementedError("Replace this line with your code (see the TODO above), then run the cell.")'
 TEXT_STUB = "YOUR ANSWER HERE"

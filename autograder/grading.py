@@ -31,6 +31,7 @@ from autograder import guard
 from autograder.build import TEXT_STUB
 from autograder.notebooks import (
     INJECTED_TAG,
+    SETUP_TAG,
     inject_small_values,
     is_graded,
     is_manual,
@@ -59,7 +60,6 @@ OUTPUT_CAP_BYTES = 2 * 1024**2
 #: Seconds one cell, and one whole notebook, may run when graded (``labs grade``, ``release`` and ``demo``).
 DEFAULT_CELL_TIMEOUT = 120.0
 DEFAULT_NOTEBOOK_TIMEOUT = 600.0
-SETUP_TAG = "setup"
 
 
 @dataclass(frozen=True)

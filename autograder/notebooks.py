@@ -21,6 +21,8 @@ from typing import Any
 
 import nbformat
 
+#: Tag of the cell that installs and imports (:func:`autograder.build.setup_prelude`).
+SETUP_TAG = "setup"
 PARAMETERS_TAG = "parameters"
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from autograder.guard import GUARD_TAG
 from autograder.notebooks import (
     HIDDEN_BEGIN,
     HIDDEN_END,
+    INJECTED_TAG,
     PARAMETERS_TAG,
+    SETUP_TAG,
     cell_tags,
     is_answer,
     is_graded,
@@ -28,8 +31,7 @@ from autograder.notebooks import (
     split_marked_lines,
 )
 
-SETUP_TAG = "setup"
-GRADER_TAGS = (SETUP_TAG, PARAMETERS_TAG, "grader-guard", "injected-parameters")
+GRADER_TAGS = (SETUP_TAG, PARAMETERS_TAG, GUARD_TAG, INJECTED_TAG)
 _COPY_PREFIX = re.compile(r"^(copy of\s+)+", re.IGNORECASE)
 _COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-copy\d*|\s+copy\d*)$", re.IGNORECASE)
 
