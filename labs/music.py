@@ -674,8 +674,12 @@ def plot_tune_forms(summaries: dict[str, FormSummary], axis=None):
         figure = axis.figure
     width = 0.8 / max(1, len(summaries))
     for number, (name, summary) in enumerate(summaries.items()):
-        shares = [100 * getattr(summary, field) for field in measures.values()]
         positions = np.arange(len(measures)) + (number - (len(summaries) - 1) / 2) * width
+        if summary.tunes == 0:
+            # No readable tune: nothing was measured, which is not the same as 0%.
+            axis.bar(positions, np.zeros(len(measures)), width=width, label=f"{name} (no readable tunes: not measured)")
+            continue
+        shares = [100 * getattr(summary, field) for field in measures.values()]
         bars = axis.bar(positions, shares, width=width, label=f"{name} ({summary.tunes} tunes)")
         axis.bar_label(bars, fmt="%.0f%%", fontsize=8)
     axis.set_xticks(np.arange(len(measures)), list(measures))

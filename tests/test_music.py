@@ -304,3 +304,13 @@ def test_summarize_forms_pools_bars_counts_unreadable_tunes_and_plots_one_bar_pe
     assert summary.every_bar_right_share == 0.5 and summary.tonic_ending_share == 0.0
     figure = music.plot_tune_forms({"real": summary, "generated": summary})
     assert len(figure.axes[0].patches) == 8
+
+
+def test_a_set_without_readable_tunes_is_plotted_as_not_measured_not_as_zero_percent():
+    summary = music.summarize_forms(["X:2\nT:t\nM:4/4\nL:1/4\nK:C\nC|CDEF|GAB|dcBA|G3:|\n"])
+    nothing = music.summarize_forms(["not a tune"])
+    figure = music.plot_tune_forms({"real": summary, "generated": nothing})
+    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    bar_labels = [text.get_text() for text in figure.axes[0].texts]
+    assert labels == ["real (1 tunes)", "generated (no readable tunes: not measured)"]
+    assert len(bar_labels) == 4
