@@ -182,6 +182,11 @@ def read_mnist_npz(path: str | Path) -> ImageDataset:
         if missing:
             raise ValueError(f"{path} is not an MNIST npz file (missing {sorted(missing)}); delete it and fetch it again.")
         arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+    return _mnist_dataset(arrays)
+
+
+def _mnist_dataset(arrays: dict[str, np.ndarray]) -> ImageDataset:
+    """MNIST's four uint8 arrays (``x_train`` (N, 28, 28), ``y_train`` (N,), ...) as an ImageDataset in [0, 1]."""
     return ImageDataset(
         (arrays["x_train"].astype(np.float32) / 255.0)[..., None],
         arrays["y_train"].astype(np.int64),
@@ -239,14 +244,7 @@ def read_mnist_idx(directory: str | Path) -> ImageDataset:
         if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
             raise ValueError(f"{directory}: {split} images {images.shape} and labels {labels.shape} are not "
                              "MNIST's layout (N, 28, 28) and (N,).")
-    return ImageDataset(
-        (arrays["x_train"].astype(np.float32) / 255.0)[..., None],
-        arrays["y_train"].astype(np.int64),
-        (arrays["x_test"].astype(np.float32) / 255.0)[..., None],
-        arrays["y_test"].astype(np.int64),
-        DIGIT_NAMES,
-        name="MNIST",
-    )
+    return _mnist_dataset(arrays)
 
 
 def load_mnist(
