@@ -79,6 +79,9 @@ def prepare_course(out: Path, course: Course, assignments: list[str], force: boo
 
     _ensure_alembic_on_path()
     out.mkdir(parents=True, exist_ok=True)
+    # The sources hold the solutions and hidden tests: only the instructor may enter this folder.
+    (out / "source").mkdir(exist_ok=True)
+    os.chmod(out / "source", 0o700)
     shutil.copyfile(CONFIG_TEMPLATE, out / "nbgrader_config.py")
     config = load_config(out)
     for assignment in assignments:
@@ -145,6 +148,7 @@ def _feedback_exporter():
     config = Config()
     config.HTMLExporter.template_name = "feedback"
     config.HTMLExporter.extra_template_basedirs = [str(formgrader / "templates")]
+    # Where nbgrader 0.9.6 and later ship bootstrap.min.css (0.9.5 has it elsewhere: hence the floor 0.9.6).
     config.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
     exporter = HTMLExporter(config=config)
     exporter.register_preprocessor(GetGrades(), enabled=True)
