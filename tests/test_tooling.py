@@ -324,3 +324,15 @@ def test_the_setup_block_names_an_upgraded_package_and_restarts_colab_only_when_
 
     printed, kills = _run_prelude(tmp_path, monkeypatch, upgrade="fakeloaded", in_colab=False)
     assert "Restart the kernel to load the new fakeloaded" in printed and kills == []
+
+
+def test_the_course_is_the_checkout_around_the_current_folder_not_where_the_package_is_installed(tmp_path: Path):
+    from labs_cli.cli import project_root
+
+    checkout = tmp_path / "my-course"
+    (checkout / "labs").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("")
+    inside = checkout / "lab1_music" / "solutions"
+    inside.mkdir(parents=True)
+    assert project_root(start=inside) == checkout.resolve()
+    assert project_root(start=tmp_path, course=str(checkout)) == checkout.resolve()
