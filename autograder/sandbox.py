@@ -136,11 +136,12 @@ def bubblewrap_problem() -> str | None:
 
 
 def throwaway_user_problem() -> str | None:
-    """Why ``--sandbox none`` cannot run kernels as a throw-away user here, or None when it can (root and setpriv)."""
+    """Why ``--sandbox none`` cannot run kernels as a throw-away user here, or None when it can (root, setpriv, unshare)."""
     if os.geteuid() != 0:
         return "you are not root, so the kernel runs as you"
-    if not shutil.which("setpriv"):
-        return "setpriv (util-linux) is missing"
+    missing = [program for program in ("setpriv", "unshare") if not shutil.which(program)]
+    if missing:
+        return f"{' and '.join(missing)} (util-linux) is missing"
     return None
 
 
@@ -258,14 +259,23 @@ def landlock_command(workdir: Path, limits: Limits) -> list[str]:
 
 
 def plain_command(limits: Limits, uid: int | None = None) -> list[str]:
-    """The command prefix of ``--sandbox none``: resource limits, death with the grading worker and, with
-    ``uid`` (root only, see :func:`throwaway_user_problem`), the switch to that throw-away user."""
+    """The command prefix of ``--sandbox none``: resource limits and death with the grading worker.
+
+    With ``uid`` (root only, see :func:`throwaway_user_problem`) the kernel also runs as
+    that throw-away user, as the first process of its own PID namespace: when the
+    worker dies, ``unshare`` dies with it, the kernel with ``unshare``, and with the
+    kernel every process it started, daemons included.
+    """
+    dies_with_parent = landlock.command_prefix([], [], confine=False)
+    limited = ["prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"]
+    if uid is None:
+        return dies_with_parent + limited
     # The one capability kept, DAC_READ_SEARCH, lets the kernel read Python wherever it is installed (/root, say)
-    # but write only what its throw-away user owns.
-    user = [] if uid is None else ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                                   "--inh-caps=-all,+dac_read_search", "--ambient-caps=-all,+dac_read_search"]
-    return landlock.command_prefix([], [], confine=False) + user + [
-        "prlimit", *limits.prlimit_arguments(), "--", "env", "JPY_PARENT_PID=0"]
+    # but write only what its throw-away user owns. A change of user clears the death-with-the-parent setting,
+    # so the kernel asks for it again after the switch.
+    switch = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+              "--inh-caps=-all,+dac_read_search", "--ambient-caps=-all,+dac_read_search"]
+    return dies_with_parent + ["unshare", "--pid", "--fork", "--kill-child"] + switch + dies_with_parent + limited
 
 
 def new_sandbox_uid() -> int:

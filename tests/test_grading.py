@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -18,12 +19,13 @@ import nbformat
 import pytest
 
 import grading_fixtures as fixtures
-from autograder.batch import SCRATCH_PREFIX, UNISOLATED_NOTE, Ledger, Settings, grade_batch
+from autograder.batch import SCRATCH_PREFIX, UNISOLATED_NOTE, WORKER_RETRIES, Ledger, Settings, grade_batch
 from autograder.feedback import TEST_OUTPUT_CAP, scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
 from autograder.notebooks import is_graded
 from autograder.restore import canonical_notebook_name, restore
-from autograder.sandbox import isolation_available, throwaway_user_problem
+from autograder import landlock
+from autograder.sandbox import FULL_LANDLOCK_ABI, choose_isolation, isolation_available, throwaway_user_problem
 from autograder.submissions import Submitted, course_from_sources, match
 
 FAST = dict(cell_timeout=8, notebook_timeout=40)
@@ -622,26 +624,83 @@ def test_links_folders_and_damaged_entries_each_get_one_invalid_row_and_are_neve
     assert (again.graded, again.skipped) == (0, 5)
 
 
+def _parent(pid: int) -> int:
+    """The parent process id of ``pid`` (0 when it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _command_line(pid: int) -> bytes:
+    """The command line of ``pid`` (empty when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _kill_workers_of(marker: str, stop: threading.Event, killed: list[int]) -> None:
+    """Until ``stop``: SIGKILL the grading worker (a multiprocessing process) above the process ``marker``."""
+    while not stop.is_set():
+        for entry in Path("/proc").iterdir():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                continue
+            if command == marker:
+                worker = _parent(int(entry.name))
+                while worker > 1 and b"multiprocessing" not in _command_line(worker):
+                    worker = _parent(worker)
+                if worker > 1 and worker not in killed:
+                    killed.append(worker)
+                    os.kill(worker, signal.SIGKILL)
+        stop.wait(0.2)
+
+
 @pytest.mark.notebook
-def test_a_kernel_that_kills_its_worker_gets_an_error_row_and_costs_classmates_nothing(tmp_path):
+def test_a_worker_killed_while_grading_gives_an_error_row_and_costs_classmates_nothing(tmp_path):
     course = _course(tmp_path)
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     _write_submissions(submissions, ["full", "partial"])
-    killer = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square",
-                                    "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
-    path = submissions / "killer" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
+    marker = f"sleep {1000 + int.from_bytes(os.urandom(3))}"
+    victim = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square",
+                                    f"import subprocess, time\nsubprocess.Popen({marker.split()!r})\ntime.sleep(300)")
+    path = submissions / "victim" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
     path.parent.mkdir(parents=True)
-    path.write_bytes(nbformat.writes(killer).encode())
-    settings = Settings(notebook_timeout=40, cell_timeout=8, sandbox="none")
+    path.write_bytes(nbformat.writes(victim).encode())
+    settings = Settings(notebook_timeout=200, cell_timeout=100, sandbox="none")
     since = time.time()
 
-    grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
+    def grade_while_killing_the_victims_worker():
+        stop, killed = threading.Event(), []
+        killer = threading.Thread(target=_kill_workers_of, args=(marker, stop, killed))
+        killer.start()
+        try:
+            return grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False), killed
+        finally:
+            stop.set()
+            killer.join()
 
+    summary, killed = grade_while_killing_the_victims_worker()
+
+    assert len(killed) == 1 + WORKER_RETRIES, "the notebook is graded again, alone, in a fresh worker"
     rows = {r["student_id"]: (r["score"], r["status"]) for r in _rows(out)}
-    assert rows == {"full": ("10", "ok"), "partial": ("7", "ok"), "killer": ("0", "error")}
-    assert _orphaned_kernels(since) == [], "a kernel outlived the worker it killed"
-    again = grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
-    assert (again.graded, again.skipped) == (1, 2)
+    assert rows == {"full": ("10", "ok"), "partial": ("7", "ok"), "victim": ("0", "error")}
+    assert _orphaned_kernels(since) == [], "a kernel outlived its worker"
+    assert _processes_running(marker) == []
+    again, _ = grade_while_killing_the_victims_worker()
+    assert (again.graded, again.skipped) == (1, 2), "an error row is graded again on the next run"
+
+
+@pytest.mark.notebook
+def test_a_kernel_cannot_kill_the_worker_that_grades_it(tmp_path):
+    # Here the grading worker is this test's own process: only run where the isolation forbids the signal.
+    mode = choose_isolation(SANDBOX).mode
+    if (mode == "landlock" and landlock.abi_version() < FULL_LANDLOCK_ABI) or (mode == "none" and throwaway_user_problem()):
+        pytest.skip(f"--sandbox {mode} here lets a kernel signal its grader")
+    outcome = _grade_full_answers_with("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", tmp_path)
+    assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
 
 
 @pytest.mark.notebook
