@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import struct
 import subprocess
@@ -249,7 +248,6 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the kernel's command after --")
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return run_inside(command)
 
 
