@@ -225,23 +225,32 @@ def test_the_supervisor_removes_its_container_when_the_grader_dies(tmp_path, mon
 # --- real kernels in Podman, with the host's root file system ------------------------------------
 
 def _podman_setup(directory: Path) -> tuple[dict[str, str] | None, str]:
-    """Environment variables under which Podman runs the grader's exact command here, or None and why not."""
+    """Environment variables under which Podman runs the grader's exact command here, or None and why not.
+
+    Podman keeps its containers, database and run-time state under ``directory``, so a container
+    left behind on this machine (one stuck in "Removing" after a killed run, say) or an
+    instructor's own containers can neither fail these tests nor be touched by them.
+    """
     engine = shutil.which("podman")
     if engine is None:
         return None, "podman is not installed (apt-get install podman)"
+    storage_conf = directory / "storage.conf"
+    storage_conf.write_text(f'[storage]\ndriver = "vfs"\ngraphroot = "{directory / "storage"}"\n'
+                            f'runroot = "{directory / "run"}"\n')
     reason = ""
     # crun refuses hosts whose cgroup v2 hierarchy has controllers beside v1 ones (this VM); runc copes.
-    runc_conf = directory / "containers.conf"
-    runc_conf.write_text('[engine]\nruntime = "runc"\n')
-    for extra in ({}, {"CONTAINERS_CONF": str(runc_conf)}):
-        environment = {**os.environ, **extra, container.ROOTFS_VARIABLE: "/"}
+    for runtime in ("", 'runtime = "runc"\n'):
+        containers_conf = directory / "containers.conf"
+        containers_conf.write_text(f'[engine]\ntmp_dir = "{directory / "libpod"}"\n{runtime}')
+        extra = {"CONTAINERS_CONF": str(containers_conf), "CONTAINERS_STORAGE_CONF": str(storage_conf),
+                 container.ROOTFS_VARIABLE: "/"}
         work = directory / "probe"
         work.mkdir(exist_ok=True)
         command = container.run_command(engine, container.new_container_name(), work, {}, sandbox.Limits(), None,
                                         visible=[], root=Path("/")) + [sys.executable, "-c", "import ipykernel"]
-        probe = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+        probe = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **extra}, timeout=300)
         if probe.returncode == 0:
-            return {**extra, container.ROOTFS_VARIABLE: "/"}, ""
+            return extra, ""
         reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"exit code {probe.returncode}"
     return None, f"podman cannot run a container from the host's root file system here ({reason})"
 
@@ -261,10 +270,20 @@ def _grade_in_container(case: fixtures.Case, scratch: Path, secret: Path):
     return grade_job(job).result
 
 
-def _leftover_containers() -> list[str]:
+def _leftover_containers(podman_environment: dict[str, str]) -> list[str]:
+    """IDs of the grading containers in the tests' own Podman storage."""
     listed = subprocess.run(["podman", "ps", "--all", "--quiet", "--filter", f"label={container.LABEL}"],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True, check=True, env={**os.environ, **podman_environment},
+                            timeout=120)
     return listed.stdout.split()
+
+
+def _wait_until(condition, seconds: float, what: str) -> None:
+    """Poll ``condition`` every half second; fail the test naming ``what`` if it is still false after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds:.0f} s"
+        time.sleep(0.5)
 
 
 @pytest.mark.notebook
@@ -279,7 +298,7 @@ def test_a_real_kernel_in_a_podman_container_earns_its_exact_score(name, relay, 
     case = fixtures.CASES[name]()
     result = _grade_in_container(case, tmp_path / "scratch", secret)
     assert (result.score, result.status) == (case.score, case.status), result.detail
-    assert _leftover_containers() == []
+    assert _leftover_containers(podman_environment) == []
 
 
 @pytest.mark.notebook
@@ -293,13 +312,14 @@ def test_killing_the_grader_removes_its_running_container(podman_environment, tm
         f"Path({str(tmp_path)!r}))\n")
     grader = subprocess.Popen([sys.executable, str(script)], env={**os.environ, **podman_environment})
     try:
-        while not _leftover_containers():
+        def started() -> bool:
             assert grader.poll() is None, "the grader ended before its container started"
-            time.sleep(0.5)
+            return bool(_leftover_containers(podman_environment))
+        _wait_until(started, 300, "the grading container starting")
         os.kill(grader.pid, signal.SIGKILL)
         grader.wait()
-        while _leftover_containers():
-            time.sleep(0.5)
+        _wait_until(lambda: not _leftover_containers(podman_environment), 120,
+                    "the supervisor removing the container of a killed grader")
     finally:
         grader.kill()
         grader.wait()
