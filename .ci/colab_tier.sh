@@ -32,9 +32,4 @@ if replaced:
 print(f"Colab tier: the install adds {len(report['install'])} packages and replaces none of Colab's.")
 PYTHON
 pip install -q .
-export LABS_OFFLINE=1
-status=0
-for notebook in lab*/solutions/*.ipynb; do
-  echo "$notebook"
-done | xargs -P 2 -I {} sh -c 'errors="'"$tier"'/$(basename "{}").errors"; if labs run "{}" --small --out "'"$tier"'/runs" > /dev/null 2> "$errors"; then echo "Colab tier: {} ran"; else echo "Colab tier: {} FAILED: $(tail -n 1 "$errors")"; exit 1; fi' || status=1
-exit $status
+bash .ci/run_solutions.sh "Colab tier" "$tier"

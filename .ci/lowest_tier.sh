@@ -28,7 +28,4 @@ echo "Lowest tier: $(tr '\n' ' ' < "$tier/lowest.txt")"
 "$python311" -m venv "$tier/venv"
 . "$tier/venv/bin/activate"
 pip install -q -c "$tier/lowest.txt" .
-export LABS_OFFLINE=1
-for notebook in lab*/solutions/*.ipynb; do
-  echo "$notebook"
-done | xargs -P 2 -I {} sh -c 'errors="'"$tier"'/$(basename "{}").errors"; if labs run "{}" --small --out "'"$tier"'/runs" > /dev/null 2> "$errors"; then echo "Lowest tier: {} ran"; else echo "Lowest tier: {} FAILED: $(tail -n 1 "$errors")"; exit 1; fi'
+bash .ci/run_solutions.sh "Lowest tier" "$tier"
