@@ -29,7 +29,8 @@ _WHOLE_BAR_RESTS = frozenset("ZX")
 _ACCIDENTALS = frozenset("^_=")
 _OCTAVES = frozenset(",'")
 _LENGTH = frozenset("0123456789/")
-_CLOSERS = {'"': '"', "!": "!", "+": "+", "{": "}"}
+CLOSERS = {'"': '"', "!": "!", "+": "+", "{": "}", "[": "]"}
+"""The character that closes each kind of open text (see :attr:`BarState.open_text`)."""
 _FIELD = re.compile(r"^([A-Za-z]):(.*)$")
 _BODY_FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$", re.MULTILINE)
 _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
@@ -51,8 +52,9 @@ class BarState:
         first_bar: True until the tune has a note before a bar line.
         opening: the bar-line characters just before this bar's ``|`` (``:`` for
             ``:|``, ``|`` for ``||``), empty for a plain bar line.
-        in_text: True inside a chord symbol, annotation, decoration, grace notes
-            or inline field, where no character changes the bar's length.
+        open_text: the text since an unclosed ``"``, ``!``, ``+``, ``{`` or ``[`` (a chord
+            symbol, annotation, decoration, grace notes, inline field or a chord just
+            begun), where no character changes the bar's length; empty elsewhere.
         bar_text: the text of the bar so far (after the last bar line).
         unit: the unit note length (``L:``) in force, in whole notes.
     """
@@ -62,9 +64,14 @@ class BarState:
     bar_length: Fraction
     first_bar: bool
     opening: str
-    in_text: bool
+    open_text: str
     bar_text: str
     unit: Fraction
+
+    @property
+    def in_text(self) -> bool:
+        """True inside a chord symbol, annotation, decoration, grace notes or inline field."""
+        return bool(self.open_text)
 
     @property
     def used(self) -> Fraction:
@@ -78,6 +85,13 @@ class BarState:
         A section starts after ``|:``, ``||``, ``:|``, ``::`` or ``|]``.
         """
         return self.first_bar or bool(self.opening) or self.bar_text.lstrip(" ").startswith((":", "]"))
+
+    def closes_bar(self, character: str) -> bool:
+        """Whether ``character`` would end this bar: a bar line ``|``, the ``:`` of ``:|`` or ``::``,
+        or the number of an ending (``[1``) written after notes, where music21 starts a new bar."""
+        if character.isdigit() and self.bar_text.endswith("[") and self.filled > 0:
+            return True
+        return not self.in_text and character in "|:"
 
     def then(self, character: str) -> BarState:
         """The state after one more character; a bar line ``|`` starts a new, empty bar."""
@@ -212,19 +226,19 @@ def _measure(bar_text: str, unit: Fraction, bar_length: Fraction, first_bar: boo
     tuplet_factor, tuplet_notes = Fraction(1), 0
     while index < length:
         character = bar_text[index]
-        if character in _CLOSERS:
-            end = bar_text.find(_CLOSERS[character], index + 1)
+        if character in CLOSERS and character != "[":
+            end = bar_text.find(CLOSERS[character], index + 1)
             if end < 0:
-                return BarState(filled, Fraction(0), bar_length, first_bar, opening, True, bar_text, bar_unit)
+                return BarState(filled, Fraction(0), bar_length, first_bar, opening, bar_text[index:], bar_text, bar_unit)
             index = end + 1
             continue
         if character == "[" and (index + 1 == length or bar_text[index + 1].isalpha()) and (
                 index + 2 >= length or bar_text[index + 2] == ":"):
             if index + 2 >= length:
-                return BarState(filled, Fraction(0), bar_length, first_bar, opening, True, bar_text, bar_unit)
+                return BarState(filled, Fraction(0), bar_length, first_bar, opening, bar_text[index:], bar_text, bar_unit)
             end = bar_text.find("]", index)
             if end < 0:
-                return BarState(filled, Fraction(0), bar_length, first_bar, opening, True, bar_text, bar_unit)
+                return BarState(filled, Fraction(0), bar_length, first_bar, opening, bar_text[index:], bar_text, bar_unit)
             if bar_text[index + 1] == "L":
                 unit = _unit_length(bar_text[index + 3:end]) or unit
             elif bar_text[index + 1] == "M":
@@ -255,6 +269,9 @@ def _measure(bar_text: str, unit: Fraction, bar_length: Fraction, first_bar: boo
                 next_factor = 1 + (1 - Fraction(1, 2 ** dots)) * (-1 if character == ">" else 1)
             previous = None
             index = end
+            if index >= length and next_factor != 1:
+                # The second note of the pair is still to come: count it at its shortest likely length.
+                return BarState(filled, unit * next_factor, bar_length, first_bar, opening, "", bar_text, bar_unit)
             continue
         note_end = _note_end(bar_text, index)
         if note_end is None:
@@ -269,10 +286,10 @@ def _measure(bar_text: str, unit: Fraction, bar_length: Fraction, first_bar: boo
         if tuplet_notes:
             tuplet_notes -= 1
         if index >= length:
-            return BarState(filled, note_length, bar_length, first_bar, opening, False, bar_text, bar_unit)
+            return BarState(filled, note_length, bar_length, first_bar, opening, "", bar_text, bar_unit)
         filled += note_length
         previous = note_length
-    return BarState(filled, Fraction(0), bar_length, first_bar, opening, False, bar_text, bar_unit)
+    return BarState(filled, Fraction(0), bar_length, first_bar, opening, "", bar_text, bar_unit)
 
 
 def _note_end(text: str, index: int) -> int | None:

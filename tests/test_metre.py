@@ -38,11 +38,12 @@ def test_the_bar_length_follows_the_metre(metre, unit, bar_length):
 @pytest.mark.parametrize("body, length", [
     ("A", "1/8"), ("A2", "1/4"), ("A/", "1/16"), ("A//", "1/32"), ("A3/2", "3/16"), ("A/4", "1/32"),
     ("^f'2", "1/4"), ("z3", "3/8"), ("[ceg]2", "1/4"), ("[c2e2g2]", "1/4"), ("A>B", "1/4"), ("A<B", "1/4"),
-    ("A>", "3/16"), ("A<", "1/16"), ("A>>", "7/32"), ("(3ABc", "1/4"), ("(3AB", "1/6"), ("(3:2:2AB", "1/6"),
+    ("A>", "1/4"), ("A<", "1/4"), ("A>>", "1/4"), ("(3ABc", "1/4"), ("(3AB", "1/6"), ("(3:2:2AB", "1/6"),
     ('"Em"A2 !trill!B', "3/8"), ("{ag}A", "1/8"), ("~A2 .B", "3/8"), ("A2-A", "3/8"), ("|1 A2", "1/4"),
     ("[2 A2", "1/4"), (":|2 A2", "1/4"), ("A [L:1/16] A", "3/16"),
 ])
 def test_lengths_of_notes_rests_chords_tuplets_and_broken_rhythm(body, length):
+    """``A>`` promises a second note: it is counted at the unit length until it is written."""
     assert _used(body) == Fraction(length)
 
 
@@ -55,10 +56,19 @@ def test_the_last_note_is_pending_until_a_character_ends_it():
 
 
 def test_inside_a_chord_symbol_or_decoration_nothing_changes_the_bar():
-    for body in ['A2 "G', "A2 !tri", "A2 {ga"]:
+    for body, open_text in [('A2 "G', '"G'), ("A2 !tri", "!tri"), ("A2 {ga", "{ga"), ("A2 [", "[")]:
         state = bar_state(JIG + body)
-        assert state.in_text, body
-        assert state.then("2").in_text, body
+        assert (state.in_text, state.open_text, state.used) == (True, open_text, Fraction(1, 4)), body
+        assert state.then("a").in_text, body
+    assert not bar_state(JIG + 'A2 "G" B').in_text
+
+
+def test_a_bar_closes_at_a_bar_line_a_repeat_or_an_ending_written_after_notes():
+    state = bar_state(JIG + "GAB c")
+    assert state.closes_bar("|") and state.closes_bar(":") and not state.closes_bar("A")
+    assert bar_state(JIG + "GAB c [").closes_bar("1")
+    assert not bar_state(JIG + "GAB|[").closes_bar("1")
+    assert not bar_state(JIG + 'GAB "G').closes_bar("|")
 
 
 def test_a_bar_line_starts_an_empty_bar_that_is_no_longer_the_first():
