@@ -31,8 +31,7 @@ _OCTAVES = frozenset(",'")
 _LENGTH = frozenset("0123456789/")
 CLOSERS = {'"': '"', "!": "!", "+": "+", "{": "}", "[": "]"}
 """The character that closes each kind of open text (see :attr:`BarState.open_text`)."""
-_FIELD = re.compile(r"^([A-Za-z]):(.*)$")
-_BODY_FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$", re.MULTILINE)
+_FIELD = re.compile(r"^([A-Za-z]):(.*)$", re.MULTILINE)
 _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
 _TEXT_IN_BODY = re.compile(r'"[^"\n]*"|![^!\n]*!|\+[^+\n]*\+|\{[^}\n]*\}|\[[A-Za-z]:[^\]\n]*\]')
 #: Tuplet (p: the number of notes) -> q: they take the time of q notes (ABC 2.1, section 4.13).
@@ -107,9 +106,7 @@ class BarState:
 def _metre_length(value: str) -> Fraction | None:
     """Bar length in whole notes of an ``M:`` value (``6/8``, ``C``, ``C|``); None for free metre."""
     value = value.strip()
-    if value == "C":
-        return Fraction(1)
-    if value == "C|":
+    if value in ("C", "C|"):
         return Fraction(1)
     match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", value)
     if match is None or int(match.group(2)) == 0 or int(match.group(1)) == 0:
@@ -182,7 +179,7 @@ def bar_state(text: str) -> BarState | None:
 
 def _body_fields(body: str) -> list[tuple[str, str]]:
     """The ``M:`` and ``L:`` fields of a tune's body, field lines and inline ``[M:3/4]`` alike, in order."""
-    found = [(match.start(), match.group(1), match.group(2)) for match in _BODY_FIELD_LINE.finditer(body)]
+    found = [(match.start(), match.group(1), match.group(2)) for match in _FIELD.finditer(body)]
     found += [(match.start(), match.group(1), match.group(2)) for match in _INLINE_FIELD.finditer(body)]
     return [(kind, value) for _, kind, value in sorted(found) if kind in "ML"]
 
