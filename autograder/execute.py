@@ -1,5 +1,11 @@
 """Run a notebook headless, cell by cell, with a progress bar.
 
+:func:`run_code_cells` is the one loop that executes a notebook's cells, with
+its time limits and the ways a run ends early; :func:`execute` (``labs run``,
+``labs demo``, the benchmarks) and grading (:mod:`autograder.grading`, in a
+sandboxed kernel) both drive it and differ only in how they start the kernel
+and word the outcome.
+
 The executed copy and every file the notebook writes land in
 ``OUT/<notebook name>/``. The run happens in a scratch folder beside it that is
 renamed into place only when the run succeeds. A run that fails or is
@@ -14,13 +20,15 @@ figures the notebook computed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +96,99 @@ def _cell_error(cell: nbformat.NotebookNode, index: int) -> CellError | None:
     return None
 
 
+#: Why :func:`run_code_cells` ended before the last code cell (``None`` when it ran them all).
+STOP_REASONS = ("deadline", "cell_timeout", "notebook_timeout", "dead_kernel", "interrupted", "stopped")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Where and why a run ended early: ``reason`` is one of :data:`STOP_REASONS`.
+
+    ``deadline``: the notebook's time was used up before cell ``index`` started;
+    ``cell_timeout`` / ``notebook_timeout``: cell ``index`` ran out of its own or
+    the notebook's time; ``dead_kernel``; ``interrupted`` (Ctrl-C); ``stopped``:
+    the caller's ``stop_after`` said so after cell ``index``.
+    """
+
+    index: int
+    reason: str
+
+
+async def run_code_cells(
+    client: Any,
+    notebook: nbformat.NotebookNode,
+    *,
+    cell_timeout: float | None,
+    notebook_timeout: float | None = None,
+    private: Callable[[nbformat.NotebookNode], bool] | None = None,
+    stop_after: Callable[[int, nbformat.NotebookNode], bool] | None = None,
+    on_cell_done: Callable[[], Any] | None = None,
+) -> tuple[set[int], Stop | None]:
+    """Run the code cells of ``notebook`` in order on ``client``'s started kernel: the one executor loop.
+
+    Every notebook run (``labs run``, benchmarks, grading) goes through here; callers
+    start the kernel their way (plain, or sandboxed) and turn the :class:`Stop` into
+    their own words. A cell gets ``cell_timeout`` seconds, less if the notebook's
+    ``notebook_timeout`` (seconds, for all cells together) runs out first; ``None``
+    means no limit. Cells for which ``private`` is true stay out of the kernel's
+    input history. Returns the indices of the cells that finished and why the run
+    ended early, or None.
+    """
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    deadline = None if notebook_timeout is None else time.monotonic() + notebook_timeout
+    finished: set[int] = set()
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return finished, Stop(index, "deadline")
+        limits = [limit for limit in (cell_timeout, remaining) if limit is not None]
+        client.timeout = max(1, int(min(limits))) if limits else None
+        try:
+            await client.async_execute_cell(cell, index, store_history=not (private and private(cell)))
+        except CellTimeoutError:
+            own_limit = remaining is None or (cell_timeout is not None and cell_timeout <= remaining)
+            return finished, Stop(index, "cell_timeout" if own_limit else "notebook_timeout")
+        except DeadKernelError:
+            return finished, Stop(index, "dead_kernel")
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            return finished, Stop(index, "interrupted")
+        finished.add(index)
+        if on_cell_done is not None:
+            on_cell_done()
+        if stop_after is not None and stop_after(index, cell):
+            return finished, Stop(index, "stopped")
+    return finished, None
+
+
+#: What :func:`execute` records as the error of the cell a run ended on.
+_STOP_ERRORS = {
+    "cell_timeout": ("CellTimeoutError", "the cell ran longer than {limit} s"),
+    "dead_kernel": ("DeadKernelError", "the kernel died (crash or out of memory)"),
+    "interrupted": ("KeyboardInterrupt", "the run was interrupted (Ctrl-C)"),
+}
+
+
+def _cancel_on_ctrl_c(pressed: list[bool]) -> None:
+    """Make Ctrl-C cancel the running cell and note it in ``pressed`` (nbclient then reports a dead kernel).
+
+    nbclient's own handler, installed when the kernel starts, only shuts the kernel down and
+    leaves the run waiting for the cell until its time limit.
+    """
+    task = asyncio.current_task()
+
+    def interrupt() -> None:
+        pressed.append(True)
+        task.cancel()
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupt)
+    except (NotImplementedError, RuntimeError):  # Windows, or not the main thread: Ctrl-C raises as usual
+        pass
+
+
 def execute(
     notebook: nbformat.NotebookNode,
     workdir: Path,
@@ -104,7 +205,6 @@ def execute(
     counts as that cell's error and ends the run.
     """
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from tqdm.auto import tqdm
 
     client = NotebookClient(
@@ -112,32 +212,34 @@ def execute(
         resources={"metadata": {"path": str(workdir)}},
     )
     errors: list[CellError] = []
-    code_cells = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+
+    def record_error(index: int, cell: nbformat.NotebookNode) -> bool:
+        error = _cell_error(cell, index)
+        if error is not None:
+            errors.append(error)
+        return error is not None and stop_on_error
+
     # The kernel's own stderr (TensorFlow's C++ start-up logs) is not part of the
     # notebook; errors reach us through the messaging protocol.
     kernel_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore::DeprecationWarning")
-    with client.setup_kernel(cwd=str(workdir), env=kernel_env, stderr=subprocess.DEVNULL):
-        for index in tqdm(code_cells, desc=name, unit="cell", disable=not show_progress, leave=False):
-            cell = notebook.cells[index]
-            try:
-                client.execute_cell(cell, index)
-            except CellTimeoutError:
-                errors.append(CellError(index, "CellTimeoutError", f"the cell ran longer than {cell_timeout:.0f} s",
-                                        nbgrader_metadata(cell).get("grade_id")))
-                break
-            except DeadKernelError:
-                errors.append(CellError(index, "DeadKernelError", "the kernel died (crash or out of memory)",
-                                        nbgrader_metadata(cell).get("grade_id")))
-                break
-            except KeyboardInterrupt:
-                errors.append(CellError(index, "KeyboardInterrupt", "the run was interrupted (Ctrl-C)",
-                                        nbgrader_metadata(cell).get("grade_id")))
-                break
-            error = _cell_error(cell, index)
-            if error is not None:
-                errors.append(error)
-                if stop_on_error:
-                    break
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+    with tqdm(total=code_cells, desc=name, unit="cell", disable=not show_progress, leave=False) as progress:
+
+        async def run() -> Stop | None:
+            async with client.async_setup_kernel(cwd=str(workdir), env=kernel_env, stderr=subprocess.DEVNULL):
+                _cancel_on_ctrl_c(pressed)
+                return (await run_code_cells(client, notebook, cell_timeout=cell_timeout, stop_after=record_error,
+                                             on_cell_done=progress.update))[1]
+
+        pressed: list[bool] = []
+        stop = asyncio.run(run())
+    if stop is not None and pressed:
+        stop = Stop(stop.index, "interrupted")
+    if stop is not None and stop.reason in _STOP_ERRORS:
+        ename, text = _STOP_ERRORS[stop.reason]
+        limit = f"{cell_timeout:.0f}" if cell_timeout is not None else "?"
+        errors.append(CellError(stop.index, ename, text.format(limit=limit),
+                                nbgrader_metadata(notebook.cells[stop.index]).get("grade_id")))
     return settle_outputs(notebook, client.widget_state), errors
 
 

@@ -21,7 +21,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import nbformat
 
 from autograder import guard
 from autograder.build import TEXT_STUB
+from autograder.execute import Stop, run_code_cells
 from autograder.notebooks import (
     INJECTED_TAG,
     SETUP_TAG,
@@ -220,8 +220,22 @@ class _Run:
     detail: str
 
 
+def _stop_detail(notebook: nbformat.NotebookNode, stop: Stop, job: GradeJob) -> tuple[str, str]:
+    """The row's ``(status, detail)`` for a run that ended early; an interrupted run is not a grade, so it raises."""
+    if stop.reason == "interrupted":
+        raise KeyboardInterrupt(f"grading was interrupted at {_cell_label(notebook, stop.index)}")
+    where = _cell_label(notebook, stop.index)
+    if stop.reason == "deadline":
+        return "timeout", f"notebook time limit of {job.notebook_timeout:g} s reached before {where}"
+    if stop.reason in ("cell_timeout", "notebook_timeout"):
+        return "timeout", f"{where} exceeded the {'cell' if stop.reason == 'cell_timeout' else 'notebook'} time limit"
+    if stop.reason == "stopped":
+        return "crashed", f"{where} called sys.exit()"
+    return "crashed", f"the kernel died in {where}"
+
+
 async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation) -> _Run:
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import DeadKernelError
 
     manager = make_kernel_manager(workdir, [Path(p) for p in job.secret_paths], job.limits, isolation)
     client = _make_client_class()(
@@ -229,37 +243,22 @@ async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation)
         startup_timeout=120, shutdown_kernel="immediate", kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
     )
-    deadline = time.monotonic() + job.notebook_timeout
     executed: set[int] = set()
     status, detail = "ok", ""
+
+    def called_exit(index: int, cell: nbformat.NotebookNode) -> bool:
+        return client.reply_status.get(index, ("ok", ""))[1] == "SystemExit"
+
     try:
         async with client.async_setup_kernel(
             cwd=str(workdir), env=kernel_environment(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         ):
-            for index, cell in enumerate(notebook.cells):
-                if cell.cell_type != "code":
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    status = "timeout"
-                    detail = f"notebook time limit of {job.notebook_timeout:g} s reached before {_cell_label(notebook, index)}"
-                    break
-                client.timeout = max(1, int(min(job.cell_timeout, remaining)))
-                try:
-                    # Test and guard cells stay out of the input history (In, _ih) that student code can read.
-                    private = is_graded(cell) or _is_grader_cell(cell)
-                    await client.async_execute_cell(cell, index, store_history=not private)
-                except CellTimeoutError:
-                    limit = "cell" if job.cell_timeout <= remaining else "notebook"
-                    status, detail = "timeout", f"{_cell_label(notebook, index)} exceeded the {limit} time limit"
-                    break
-                except DeadKernelError:
-                    status, detail = "crashed", f"the kernel died in {_cell_label(notebook, index)}"
-                    break
-                executed.add(index)
-                if client.reply_status.get(index, ("ok", ""))[1] == "SystemExit":
-                    status, detail = "crashed", f"{_cell_label(notebook, index)} called sys.exit()"
-                    break
+            # Test and guard cells stay out of the input history (In, _ih) that student code can read.
+            executed, stop = await run_code_cells(
+                client, notebook, cell_timeout=job.cell_timeout, notebook_timeout=job.notebook_timeout,
+                private=lambda cell: is_graded(cell) or _is_grader_cell(cell), stop_after=called_exit)
+            if stop is not None:
+                status, detail = _stop_detail(notebook, stop, job)
     except (RuntimeError, DeadKernelError) as error:
         if status == "ok":
             status, detail = "crashed", f"the kernel stopped: {str(error).splitlines()[0] if str(error) else type(error).__name__}"

@@ -1,13 +1,18 @@
-"""The shared notebook plumbing: the atomic writer and the figures run the benchmarks use."""
+"""The shared notebook plumbing: the atomic writer, the one executor loop and the figures run the benchmarks use."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.execute import run_for_figures
+from autograder.execute import execute, run_for_figures
 from autograder.notebooks import read_notebook, replaced_atomically, write_text_atomically
 from notebook_factory import tiny_source, write_tiny_lab
 
@@ -60,3 +65,59 @@ def test_a_failing_figures_run_names_the_cell_and_still_saves_the_notebook(tiny_
     with pytest.raises(RuntimeError, match="ValueError: no tunes"):
         run_for_figures(source, "figures = {}", small=True, save_to=tmp_path, show_progress=False)
     assert (tmp_path / "Part6_Fails.ipynb").is_file()
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+
+
+@pytest.mark.notebook
+def test_every_error_is_collected_when_the_run_goes_on_and_only_the_first_when_it_stops(tmp_path: Path):
+    cells = ("raise ValueError('first')", "x = 1", "raise KeyError('second')", "y = 2")
+    executed, errors = execute(_notebook(*cells), tmp_path, "errors", stop_on_error=False, show_progress=False)
+    assert [(error.index, error.name) for error in errors] == [(0, "ValueError"), (2, "KeyError")]
+    assert executed.cells[3].execution_count is not None
+    executed, errors = execute(_notebook(*cells), tmp_path, "errors", show_progress=False)
+    assert [(error.index, error.name) for error in errors] == [(0, "ValueError")]
+    assert executed.cells[1].execution_count is None
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize(("code", "name", "words"), [
+    ("import time\ntime.sleep(60)", "CellTimeoutError", "longer than 2 s"),
+    ("import os\nos._exit(1)", "DeadKernelError", "the kernel died"),
+])
+def test_a_cell_that_hangs_or_kills_its_kernel_is_that_cells_error_and_ends_the_run(tmp_path, code, name, words):
+    executed, errors = execute(_notebook("a = 1", code, "b = 2"), tmp_path, "stops", cell_timeout=2,
+                               show_progress=False)
+    assert [(error.index, error.name) for error in errors] == [(1, name)]
+    assert words in errors[0].value
+    assert executed.cells[2].execution_count is None
+
+
+INTERRUPTED_RUN = """
+import json, sys
+from pathlib import Path
+import nbformat
+from autograder.execute import execute
+cells = ("open('started', 'w').close()", "import time\\ntime.sleep(120)", "c = 3")
+notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+executed, errors = execute(notebook, Path(sys.argv[1]), "interrupted", show_progress=False)
+print(json.dumps([[error.index, error.name] for error in errors]))
+"""
+
+
+@pytest.mark.notebook
+def test_ctrl_c_ends_the_run_as_the_running_cells_error_and_returns_what_ran(tmp_path: Path):
+    script = tmp_path / "run.py"
+    script.write_text(INTERRUPTED_RUN)
+    process = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the notebook's first cell never ran"
+        time.sleep(0.2)
+    time.sleep(2)  # the second cell is sleeping now
+    os.kill(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert output.strip().splitlines()[-1] == '[[1, "KeyboardInterrupt"]]'
