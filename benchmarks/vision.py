@@ -5,7 +5,7 @@ Each solution notebook runs top to bottom with its full-run parameter values
 uses) with one cell appended that prints the figures the notebook computed: the fully connected and CNN test
 accuracies, the CNN's seconds per epoch under ``fit``, the accuracy of the CNN
 trained with the hand-written GradientTape loop, and, for Part 3, the CAM
-network's accuracy and AUROC, and the fraction of opacity test images whose CAM
+network's accuracy, AUROC and decision point (positives found, false alarms), and the fraction of opacity test images whose CAM
 peak lies inside the opacity's box. The speed measurement at MNIST size runs the
 notebook's own ``build_cnn_model`` and ``compile_and_train`` cells on random data.
 
@@ -47,7 +47,7 @@ FIGURES = {
     ),
     "Part3_CAM.ipynb": (
         "figures = {'dataset': xrays.name, 'cam_accuracy': float(cam_test_accuracy), "
-        "'auroc': float(cam_auroc), "
+        "'auroc': float(cam_auroc), 'found': float(decision_point[1]), 'false_alarms': float(decision_point[0]), "
         "'hit_rate': float(cam_hit_rate) if xrays.test_boxes is not None else None, "
         "'chance': float(chance) if xrays.test_boxes is not None else None, "
         "'positives': int((test_labels == positive_class).sum()), 'epochs': num_epochs, 'image_size': image_size}"
@@ -155,6 +155,8 @@ def main() -> None:
             ("Part 3", "data set", f"{figures['dataset']}, {figures['image_size']} px, {figures['epochs']} epochs", ""),
             ("Part 3", "CAM network test accuracy", percent(figures["cam_accuracy"]), ""),
             ("Part 3", "CAM network test AUROC", f"{figures['auroc']:.3f}", ""),
+            ("Part 3", "at p >= 0.5: positives found / false alarms among negatives",
+             f"{percent(figures['found'])} / {percent(figures['false_alarms'])}", ""),
             ("Part 3", f"CAM peak inside the opacity box ({figures['positives']} opacity images)",
              percent(figures["hit_rate"]), ">= 90%"),
             ("Part 3", "same for a random point (box area / image area)", percent(figures["chance"]), ""),
