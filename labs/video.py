@@ -131,13 +131,17 @@ def record_episode(
     observation, _ = env.reset(seed=seed)
     frames = [env.render()]
     total_reward = 0.0
-    for step in tqdm(range(max_steps), desc="recording", unit="step", leave=False):
-        observation, reward, terminated, truncated, _ = env.step(act(observation))
-        total_reward += float(reward)
-        if (step + 1) % every == 0:
-            frames.append(env.render())
-        if terminated or truncated:
-            break
+    # A context manager closes the bar when the episode ends early, so it disappears instead of
+    # staying behind at, say, 92%.
+    with tqdm(total=max_steps, desc="recording", unit="step", leave=False) as bar:
+        for step in range(max_steps):
+            observation, reward, terminated, truncated, _ = env.step(act(observation))
+            total_reward += float(reward)
+            bar.update()
+            if (step + 1) % every == 0:
+                frames.append(env.render())
+            if terminated or truncated:
+                break
     return frames, total_reward
 
 
