@@ -50,9 +50,10 @@ from autograder.grading import (
 )
 from autograder.sandbox import choose_isolation
 from autograder.notebooks import manual_grading_note, write_text_atomically
-from autograder.restore import canonical_notebook_name, grade_ids
+from autograder.restore import grade_ids
 from autograder.submissions import (
     Course,
+    canonical_notebook_name,
     Submitted,
     extract_zip,
     find_submitted,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from autograder.build import build
 from autograder.execute import run_notebook
+from autograder.limits import DEMO_CELL_TIMEOUT
 from autograder.notebooks import NotebookError
 
 #: Every part the course has, in teaching order; parts not written yet show as such.
@@ -42,7 +43,7 @@ def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def demo(root: Path, out: Path, grade: bool = True, cell_timeout: float = 900) -> int:
+def demo(root: Path, out: Path, grade: bool = True, cell_timeout: float = DEMO_CELL_TIMEOUT) -> int:
     """Run the whole demo; print the table; return 0 when every written part ran and its
     solution earned full marks."""
     started = time.monotonic()

@@ -193,7 +193,7 @@ def execute(
     notebook: nbformat.NotebookNode,
     workdir: Path,
     name: str,
-    cell_timeout: float | None = 600,
+    cell_timeout: float | None = None,
     stop_on_error: bool = True,
     show_progress: bool = True,
 ) -> tuple[nbformat.NotebookNode, list[CellError]]:

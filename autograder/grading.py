@@ -29,6 +29,7 @@ import nbformat
 from autograder import guard
 from autograder.build import TEXT_STUB
 from autograder.execute import Stop, run_code_cells
+from autograder.limits import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
 from autograder.notebooks import (
     INJECTED_TAG,
     SETUP_TAG,
@@ -57,9 +58,6 @@ from autograder.sandbox import (
 STATUSES = ("ok", "timeout", "crashed", "invalid", "missing", "error")
 TOKEN_PREFIX = "grader-guard-ok:"
 OUTPUT_CAP_BYTES = 2 * 1024**2
-#: Seconds one cell, and one whole notebook, may run when graded (``labs grade``, ``release`` and ``demo``).
-DEFAULT_CELL_TIMEOUT = 120.0
-DEFAULT_NOTEBOOK_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)

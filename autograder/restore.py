@@ -12,7 +12,6 @@ Everything here is pure: notebooks in, notebook and notes out.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 
 import nbformat
@@ -32,8 +31,6 @@ from autograder.notebooks import (
 )
 
 GRADER_TAGS = (SETUP_TAG, PARAMETERS_TAG, GUARD_TAG, INJECTED_TAG)
-_COPY_PREFIX = re.compile(r"^(copy of\s+)+", re.IGNORECASE)
-_COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-copy\d*|\s+copy\d*)$", re.IGNORECASE)
 
 
 @dataclass
@@ -52,13 +49,6 @@ def strip_hidden_tests(source: str) -> str:
 def hidden_test_lines(source: str) -> list[str]:
     """The stripped, non-blank lines of the hidden-test blocks of a test cell."""
     return [line.strip() for line in split_marked_lines(source, HIDDEN_BEGIN, HIDDEN_END)[0] if line.strip()]
-
-
-def canonical_notebook_name(file_name: str) -> str:
-    """Undo the renames Colab and Jupyter make: ``Copy of X (1).ipynb`` -> ``X``."""
-    stem = file_name[:-6] if file_name.lower().endswith(".ipynb") else file_name
-    stem = _COPY_PREFIX.sub("", stem.strip())
-    return _COPY_SUFFIX.sub("", stem).strip()
 
 
 def _normalise(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import zipfile
@@ -10,9 +11,16 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from autograder.restore import canonical_notebook_name
-
 MAX_UNZIPPED_BYTES = 2 * 1024**3
+_COPY_PREFIX = re.compile(r"^(copy of\s+)+", re.IGNORECASE)
+_COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|-copy\d*|\s+copy\d*)$", re.IGNORECASE)
+
+
+def canonical_notebook_name(file_name: str) -> str:
+    """Undo the renames Colab and Jupyter make: ``Copy of X (1).ipynb`` -> ``X``."""
+    stem = file_name[:-6] if file_name.lower().endswith(".ipynb") else file_name
+    stem = _COPY_PREFIX.sub("", stem.strip())
+    return _COPY_SUFFIX.sub("", stem).strip()
 
 
 @dataclass(frozen=True)

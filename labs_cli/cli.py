@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.limits import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT, DEMO_CELL_TIMEOUT
 from autograder.sandbox import MODES as SANDBOX_MODES
 
 
@@ -17,8 +18,9 @@ def project_root(start: Path | None = None, course: str | None = None) -> Path:
     """The course checkout every command works on (the one function that finds it).
 
     ``course`` (``--course DIR``) wins; otherwise the nearest folder, from ``start`` or
-    the current directory upwards, holding ``pyproject.toml`` and ``labs/``; failing
-    that, the checkout this package was installed from in editable mode.
+    the current directory upwards, holding ``pyproject.toml`` and ``labs/``. Where the
+    package is installed plays no part: an instructor may grade from anywhere with
+    ``--course DIR``.
     """
     def is_checkout(folder: Path) -> bool:
         return (folder / "pyproject.toml").is_file() and (folder / "labs").is_dir()
@@ -33,9 +35,6 @@ def project_root(start: Path | None = None, course: str | None = None) -> Path:
     for folder in [start, *start.parents]:
         if is_checkout(folder):
             return folder
-    installed_from = Path(__file__).resolve().parent.parent
-    if is_checkout(installed_from):
-        return installed_from
     raise SystemExit("labs: run this inside a checkout of the labs repository, or pass --course DIR "
                      "(no pyproject.toml with labs/ found).")
 
@@ -156,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="build, run every solution with small values, grade the runs, print a table")
     demo.add_argument("--out", default="runs/demo", help="folder for the executed notebooks (default: runs/demo)")
     demo.add_argument("--no-grade", action="store_true", help="skip grading the runs")
-    demo.add_argument("--cell-timeout", type=_positive_seconds, default=900,
-                      help="seconds any one cell may take (default 900)")
+    demo.add_argument("--cell-timeout", type=_positive_seconds, default=DEMO_CELL_TIMEOUT,
+                      help=f"seconds any one cell may take (default {DEMO_CELL_TIMEOUT:g})")
     demo.set_defaults(handler=_demo)
 
     release = commands.add_parser("release", help="generate the nbgrader assignments for students")
@@ -170,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", default=None, help="output folder: grades.csv, feedback/, gradebook (required to grade)")
     grade.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
     grade.add_argument("--cell-timeout", type=_positive_seconds, default=None,
-                       help="seconds one cell may take (default 120)")
+                       help=f"seconds one cell may take (default {DEFAULT_CELL_TIMEOUT:g})")
     grade.add_argument("--notebook-timeout", type=_positive_seconds, default=None,
-                       help="seconds one whole notebook may take (default 600)")
+                       help=f"seconds one whole notebook may take (default {DEFAULT_NOTEBOOK_TIMEOUT:g})")
     grade.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto",
                        help="how student code is isolated (default auto: the strongest available of bwrap, landlock "
                             "and container; refuses to grade when there is none)")
@@ -209,9 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope.add_argument("lab", help="the lab's folder, e.g. lab1_music (or a unique start of it, e.g. lab1)")
     gradescope.add_argument("--out", required=True, help="folder to write autograder.zip into")
     gradescope.add_argument("--cell-timeout", type=_positive_seconds, default=None,
-                            help="seconds one cell may take on Gradescope (default 120)")
+                            help=f"seconds one cell may take on Gradescope (default {DEFAULT_CELL_TIMEOUT:g})")
     gradescope.add_argument("--notebook-timeout", type=_positive_seconds, default=None,
-                            help="seconds one whole notebook may take on Gradescope (default 600)")
+                            help=f"seconds one whole notebook may take on Gradescope (default {DEFAULT_NOTEBOOK_TIMEOUT:g})")
     gradescope.set_defaults(handler=_gradescope)
     return parser
 

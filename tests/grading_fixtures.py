@@ -20,7 +20,7 @@ from typing import Callable
 
 import nbformat
 
-from autograder.build import TEXT_STUB
+from autograder.build import CODE_STUB, TEXT_STUB
 
 ASSIGNMENT = "lab9_fixture"
 NOTEBOOK = "Part1_Fixture"
@@ -45,7 +45,7 @@ TESTS = {
 DISCUSSION_ID = "discussion_why"
 DISCUSSION_POINTS = 2
 DISCUSSION_ANSWER = "Squaring first makes negative values positive, so the mean of squares measures size."
-STUB = 'raise NotImplementedError("Replace this line with your code (see the TODO above), then run the cell.")'
+STUB = CODE_STUB
 SETUP = "import numpy as np\nimport labs\nimport labs.checks\nnp.random.seed(0)"
 PARAMETERS = 'num_values = 1000\nSMALL_RUN_VALUES = {"num_values": 10}'
 

@@ -23,7 +23,8 @@ from autograder.batch import SCRATCH_PREFIX, UNISOLATED_NOTE, WORKER_RETRIES, Le
 from autograder.feedback import TEST_OUTPUT_CAP, scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
 from autograder.notebooks import is_graded
-from autograder.restore import canonical_notebook_name, restore
+from autograder.restore import restore
+from autograder.submissions import canonical_notebook_name
 from autograder import landlock
 from autograder.sandbox import FULL_LANDLOCK_ABI, choose_isolation, isolation_available, throwaway_user_problem
 from autograder.submissions import Submitted, course_from_sources, match

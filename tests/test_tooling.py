@@ -203,6 +203,7 @@ def _without_the_grading_extra(folder: Path) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(folder))
 
 
+@pytest.mark.notebook
 def test_labs_run_needs_only_the_base_install(tiny_lab: Path, tmp_path: Path):
     blocked = tmp_path / "blocked"
     blocked.mkdir()
@@ -336,3 +337,5 @@ def test_the_course_is_the_checkout_around_the_current_folder_not_where_the_pack
     inside.mkdir(parents=True)
     assert project_root(start=inside) == checkout.resolve()
     assert project_root(start=tmp_path, course=str(checkout)) == checkout.resolve()
+    with pytest.raises(SystemExit, match="--course DIR"):
+        project_root(start=tmp_path)  # outside any checkout, even though this package is installed from one

@@ -8,6 +8,7 @@ and the formgrader work there as usual. Paths are relative to this file.
 import os
 
 from autograder.build import CODE_STUB, TEXT_STUB
+from autograder.limits import DEFAULT_CELL_TIMEOUT
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads the file)
 
@@ -22,6 +23,6 @@ c.ClearSolutions.text_stub = TEXT_STUB
 # Warnings on stderr (TensorFlow, Keras) must not cost points; only errors do.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r".*(Warning|W0000|I0000|E0000).*"
-c.Execute.timeout = 120
+c.Execute.timeout = int(DEFAULT_CELL_TIMEOUT)
 c.Execute.interrupt_on_timeout = True
 c.LimitOutput.max_lines = 1000
