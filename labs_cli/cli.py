@@ -219,17 +219,37 @@ def build_parser() -> argparse.ArgumentParser:
 GRADING_MODULES = {"nbgrader", "nbconvert"}
 
 
+#: Commands that use nbgrader: they check for the grading extra before doing any work.
+NEEDS_GRADING = {"build", "release", "grade", "mutate", "demo"}
+
+
+def _missing_grading_module() -> str | None:
+    """The first module of :data:`GRADING_MODULES` that cannot be imported here, or None."""
+    import importlib.util
+
+    for name in sorted(GRADING_MODULES):
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):
+            return name
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``labs`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    missing = _missing_grading_module() if args.command in NEEDS_GRADING else None
     try:
-        return args.handler(args)
+        if missing is None:
+            return args.handler(args)
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in GRADING_MODULES:
             raise
-        print(f"labs {args.command}: needs the grading extra ({error.name} is missing); install it with "
-              "pip install 'intro-deep-learning-labs[grading]'.", file=sys.stderr)
-        return 2
+        missing = error.name
+    print(f"labs {args.command}: needs the grading extra ({missing} is missing); install it with "
+          "pip install 'intro-deep-learning-labs[grading]'.", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

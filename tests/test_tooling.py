@@ -215,13 +215,19 @@ def test_labs_run_needs_only_the_base_install(tiny_lab: Path, tmp_path: Path):
     assert list((tmp_path / "runs").rglob("*.ipynb")), completed.stdout[-2000:]
 
 
-def test_an_instructor_command_without_the_grading_extra_names_the_extra_in_one_line(tmp_path: Path):
+@pytest.mark.parametrize("command", [["build"], ["release", "--out", "OUT"], ["grade", "SUBMISSIONS", "--out", "OUT"],
+                                     ["mutate", "--out", "OUT"], ["demo", "--out", "OUT"]])
+def test_an_instructor_command_without_the_grading_extra_names_the_extra_in_one_line_before_any_work(
+        tmp_path: Path, command: list[str]):
     env = _without_the_grading_extra(tmp_path)
-    completed = subprocess.run([sys.executable, "-m", "labs_cli", "build"], capture_output=True, text=True, env=env,
-                               cwd=Path(__file__).resolve().parents[1])
+    (tmp_path / "SUBMISSIONS").mkdir()
+    arguments = [str(tmp_path / word) if word in ("OUT", "SUBMISSIONS") else word for word in command]
+    completed = subprocess.run([sys.executable, "-m", "labs_cli", *arguments], capture_output=True, text=True,
+                               env=env, cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert completed.returncode == 2
     assert completed.stderr.strip().count("\n") == 0
     assert "grading extra" in completed.stderr and "pip install 'intro-deep-learning-labs[grading]'" in completed.stderr
+    assert not (tmp_path / "OUT").exists()
 
 
 def test_course_option_points_every_command_at_a_checkout_from_anywhere(tiny_lab: Path, tmp_path: Path):
