@@ -17,6 +17,8 @@ music21 is imported inside the functions that need it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import warnings
 from dataclasses import dataclass
@@ -279,7 +281,9 @@ def parse_tune(tune: str):
         raise ValueError("The tune has no K: (key) line, so it has no body; an ABC tune needs X:, header fields, K: and then the notes.")
     from music21 import converter
 
-    with warnings.catch_warnings():
+    # music21 prints its ABC warnings straight to stderr ("Could not get pitch information ..."),
+    # which a notebook shows in red under the cell; what matters is reported by the callers.
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
             score = converter.parse(tune, format="abc")

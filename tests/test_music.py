@@ -314,3 +314,9 @@ def test_a_set_without_readable_tunes_is_plotted_as_not_measured_not_as_zero_per
     bar_labels = [text.get_text() for text in figure.axes[0].texts]
     assert labels == ["real (1 tunes)", "generated (no readable tunes: not measured)"]
     assert len(bar_labels) == 4
+
+
+def test_parsing_a_tune_prints_nothing_on_stderr_even_when_music21_warns(capfd):
+    tune = 'X:1\nT:Test\nM:6/8\nL:1/8\nK:Edor\n"SEGUE"ALD UGLOW GUSE\n| e>ae e2e | dcB ABc |\n'
+    music.parse_tune(tune)
+    assert capfd.readouterr().err == ""
