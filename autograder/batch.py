@@ -49,7 +49,7 @@ from autograder.grading import (
     max_points,
 )
 from autograder.sandbox import choose_isolation
-from autograder.notebooks import manual_grading_note, write_text_atomically
+from autograder.notebooks import manual_grading_note, parse_notebook, read_notebook, write_text_atomically
 from autograder.restore import grade_ids
 from autograder.submissions import (
     Course,
@@ -218,7 +218,7 @@ class _Task:
 def _recognised(data: bytes, assignment: str, course: Course, ids: dict[str, list[str]]) -> str | None:
     """The notebook of ``assignment`` that a wrongly named file is, by its grade ids; None when not exactly one."""
     try:
-        found = grade_ids(nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4))
+        found = grade_ids(parse_notebook(data.decode("utf-8", errors="replace")))
     except Exception:  # not a notebook at all: the caller records it as invalid
         return None
     candidates = [name for name in course.notebooks(assignment) if found & set(ids[f"{assignment}/{name}"])]
@@ -252,7 +252,7 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
     tasks: list[_Task] = []
     grouped: dict[tuple[str, str, str], list[Submitted]] = {}
     attempted: set[tuple[str, str]] = set()
-    ids = {f"{a}/{n}": sorted(grade_ids(nbformat.read(p, as_version=4))) for (a, n), p in course.sources.items()}
+    ids = {f"{a}/{n}": sorted(grade_ids(read_notebook(p))) for (a, n), p in course.sources.items()}
     for name, reason in sorted((refused or {}).items()):
         student, assignment, entry = (["(archive)", ""] + name.split("/", 2))[-3:]
         tasks.append(_invalid(student, assignment, entry, name.encode(), reason, settings))
@@ -279,7 +279,7 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
             source_text = course.sources[(assignment, notebook)].read_text(encoding="utf-8")
             files = grouped.get((student, assignment, notebook))
             if not files:
-                total = max_points(nbformat.reads(source_text, as_version=4))
+                total = max_points(parse_notebook(source_text))
                 reason = f"{notebook}.ipynb was not submitted"
                 tasks.append(_Task(student, assignment, notebook, content_hash(b"", source_text, settings),
                                    result=GradeResult(0.0, total, "missing", reason)))
@@ -310,7 +310,7 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     known = (task.assignment, task.notebook) in course.sources
     notebook = None
     if outcome.notebook_json is not None:
-        source = nbformat.read(course.sources[(task.assignment, task.notebook)], as_version=4)
+        source = read_notebook(course.sources[(task.assignment, task.notebook)])
         notebook = feedback.scrub_hidden_tests(nbformat.reads(outcome.notebook_json, as_version=4), source)
         autograded = out / "autograded" / task.student / task.assignment / f"{task.notebook}.ipynb"
         write_text_atomically(autograded, nbformat.writes(notebook))
@@ -428,7 +428,7 @@ def _worker_error(task: _Task, error: BaseException, attempts: int) -> GradeOutc
 
     It is recorded so that the row says what happened, but never cached: the next run grades it again.
     """
-    total = max_points(nbformat.reads(task.job.source_text, as_version=4))
+    total = max_points(parse_notebook(task.job.source_text))
     reason = (f"the grader failed, not the notebook ({type(error).__name__}: {str(error)[:200]}), "
               f"{attempts} times; run labs grade again")
     return GradeOutcome(GradeResult(0.0, total, "error", reason))

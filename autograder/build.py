@@ -27,10 +27,10 @@ from autograder.leaks import notebook_leaks, package_leaks
 from autograder.notebooks import (
     HIDDEN_BEGIN,
     HIDDEN_END,
+    NotebookError,
+    SETUP_TAG,
     SOLUTION_BEGIN,
     SOLUTION_END,
-    SETUP_TAG,
-    NotebookError,
     cells_with_tag,
     clear_outputs,
     is_answer,
@@ -163,7 +163,7 @@ def _generate_with_nbgrader(source: Path, assignment: str) -> nbformat.NotebookN
         released = course / "release" / assignment / source.name
         if not released.exists():
             raise NotebookError(f"{source}: nbgrader did not produce a student version; see the messages above.")
-        return nbformat.read(released, as_version=4)
+        return read_notebook(released)
 
 
 def _secret_and_shared_lines(notebook: nbformat.NotebookNode) -> tuple[set[str], set[str]]:

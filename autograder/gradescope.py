@@ -49,7 +49,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.feedback import CellReport, gradescope_results, scrub_text
-from autograder.notebooks import HIDDEN_BEGIN, HIDDEN_END, is_graded, nbgrader_metadata, replaced_atomically
+from autograder.notebooks import HIDDEN_BEGIN, HIDDEN_END, is_graded, nbgrader_metadata, read_notebook, replaced_atomically
 from autograder.restore import hidden_test_lines
 from autograder.submissions import Course, course_from_sources
 
@@ -333,7 +333,7 @@ def grade_submission(root: Path, *, forget_sources: bool | None = None) -> dict:
     config = _config(root)
     assignment = config["assignment"]
     course = course_from_sources(sorted((root / "source" / "course" / assignment / "solutions").glob("*.ipynb")))
-    sources = {name: nbformat.read(path, as_version=4) for (_, name), path in course.sources.items()}
+    sources = {name: read_notebook(path) for (_, name), path in course.sources.items()}
     mode, sentence = grading_isolation()
     print(sentence, flush=True)
     settings = Settings(cell_timeout=config["cell_timeout"], notebook_timeout=config["notebook_timeout"], sandbox=mode)

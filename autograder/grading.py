@@ -347,7 +347,7 @@ def _scratch(job: GradeJob) -> Path:
 
 def grade_job(job: GradeJob) -> GradeOutcome:
     """Grade one submission (see the module docstring); never raises for anything the student did."""
-    source = nbformat.reads(job.source_text, as_version=4)
+    source = parse_notebook(job.source_text)
     total = max_points(source)
     try:
         submission = parse_submission(job.submission)

@@ -31,6 +31,7 @@ from autograder.notebooks import (
     SOLUTION_END,
     is_answer,
     nbgrader_metadata,
+    read_notebook,
     split_marked_lines,
 )
 
@@ -233,7 +234,7 @@ def package_leaks(sources: list[Path], package: Path) -> list[Leak]:
     """Solution expressions of any source that reappear in the Python files of ``package`` (the public ``labs``)."""
     answers: dict[str, tuple[str, str]] = {}
     for source in sources:
-        for canonical, (grade_id, text) in solution_expressions(nbformat.read(source, as_version=4)).items():
+        for canonical, (grade_id, text) in solution_expressions(read_notebook(source)).items():
             answers.setdefault(canonical, (f"{source.stem}/{grade_id}", text))
     leaks = []
     for path in sorted(Path(package).rglob("*.py")):

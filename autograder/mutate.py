@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.notebooks import NotebookError, is_answer, nbgrader_metadata, write_text_atomically
+from autograder.notebooks import NotebookError, is_answer, nbgrader_metadata, read_notebook, write_text_atomically
 
 CATALOGUE_SUFFIX = ".mutants.json"
 SOLUTION_STUDENT = "solution"
@@ -108,7 +108,7 @@ def catalogue_problems(source: Path) -> list[str]:
         mutants = load_catalogue(source)
     except ValueError as error:
         return [str(error)]
-    notebook = nbformat.read(source, as_version=4)
+    notebook = read_notebook(source)
     problems, seen = [], set()
     for mutant in mutants:
         if not _NAME.match(mutant.name) or mutant.name in (SOLUTION_STUDENT, BLANK_STUDENT):
@@ -225,9 +225,9 @@ def write_submissions(sources: list[Path], folder: Path, only: list[str],
         if problems:
             raise ValueError(problems[0])
         assignment = source.parent.parent.name
-        notebook = nbformat.read(source, as_version=4)
+        notebook = read_notebook(source)
         mutants = spread_sample([m for m in load_catalogue(source) if not only or m.name in only], sample)
-        students = {SOLUTION_STUDENT: notebook, BLANK_STUDENT: nbformat.read(student_path(source), as_version=4)}
+        students = {SOLUTION_STUDENT: notebook, BLANK_STUDENT: read_notebook(student_path(source))}
         students.update({mutant.name: apply_mutant(notebook, mutant) for mutant in mutants})
         for student, content in students.items():
             write_text_atomically(folder / student / assignment / source.name, nbformat.writes(content))
@@ -272,7 +272,7 @@ def _report(source: Path, mutants: list[Mutant], ledger, chosen: bool) -> Notebo
                if (lab, stem) == (assignment, source.stem)}
     report = NotebookReport(source.stem, assignment, _solution_problem(results.get(SOLUTION_STUDENT)),
                             _blank_problem(results.get(BLANK_STUDENT)))
-    todos = {grade_id: TodoReport(source.stem, grade_id) for grade_id in answer_cells(nbformat.read(source, as_version=4))}
+    todos = {grade_id: TodoReport(source.stem, grade_id) for grade_id in answer_cells(read_notebook(source))}
     for mutant in mutants:
         todo = todos[mutant.grade_id]
         todo.mutants += 1

@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.lms import NOT_STUDENTS
-from autograder.notebooks import is_answer, is_graded, nbgrader_metadata, write_text_atomically
+from autograder.notebooks import is_answer, is_graded, nbgrader_metadata, read_notebook, write_text_atomically
 from autograder.similarity import DEFAULT_THRESHOLD, SimilarPair, reference_of, similar_pairs, stub_of
 from autograder.submissions import Course
 
@@ -192,7 +192,7 @@ def class_stats(out: Path, course: Course, entries: list[dict],
     notebooks = []
     for assignment in [a for a in course.assignments() if any(e["assignment"] == a for e in entries)]:
         for name in course.notebooks(assignment):
-            source = nbformat.read(course.sources[(assignment, name)], as_version=4)
+            source = read_notebook(course.sources[(assignment, name)])
             notebooks.append(notebook_stats(out, assignment, name, source, by_notebook.get((assignment, name), {}),
                                             students, similarity_threshold))
     return students, notebooks
