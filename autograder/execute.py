@@ -223,6 +223,7 @@ def execute(
     # notebook; errors reach us through the messaging protocol.
     kernel_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore::DeprecationWarning")
     code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+    pressed: list[bool] = []
     with tqdm(total=code_cells, desc=name, unit="cell", disable=not show_progress, leave=False) as progress:
 
         async def run() -> Stop | None:
@@ -231,7 +232,6 @@ def execute(
                 return (await run_code_cells(client, notebook, cell_timeout=cell_timeout, stop_after=record_error,
                                              on_cell_done=progress.update))[1]
 
-        pressed: list[bool] = []
         stop = asyncio.run(run())
     if stop is not None and pressed:
         stop = Stop(stop.index, "interrupted")

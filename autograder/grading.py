@@ -220,9 +220,9 @@ class _Run:
 
 def _stop_detail(notebook: nbformat.NotebookNode, stop: Stop, job: GradeJob) -> tuple[str, str]:
     """The row's ``(status, detail)`` for a run that ended early; an interrupted run is not a grade, so it raises."""
-    if stop.reason == "interrupted":
-        raise KeyboardInterrupt(f"grading was interrupted at {_cell_label(notebook, stop.index)}")
     where = _cell_label(notebook, stop.index)
+    if stop.reason == "interrupted":
+        raise KeyboardInterrupt(f"grading was interrupted at {where}")
     if stop.reason == "deadline":
         return "timeout", f"notebook time limit of {job.notebook_timeout:g} s reached before {where}"
     if stop.reason in ("cell_timeout", "notebook_timeout"):
