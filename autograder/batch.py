@@ -40,17 +40,16 @@ import nbformat
 
 from autograder import feedback, gradebook, lms, report
 from autograder.grading import (
-    DEFAULT_CELL_TIMEOUT,
-    DEFAULT_NOTEBOOK_TIMEOUT,
     GradeJob,
     GradeOutcome,
     GradeResult,
     grade_job,
     max_points,
 )
-from autograder.sandbox import choose_isolation
 from autograder.notebooks import manual_grading_note, parse_notebook, read_notebook, write_text_atomically
 from autograder.restore import grade_ids
+from autograder.sandbox import choose_isolation
+from autograder.settings import Settings
 from autograder.submissions import (
     Course,
     canonical_notebook_name,
@@ -67,25 +66,6 @@ UNISOLATED_NOTE = "graded without isolation (--sandbox none)"
 #: ``manual_grading`` says what awaits a person: written answers (in neither score nor max_score) and
 #: code that reaches for the grading machinery (:mod:`autograder.tampering`).
 CSV_HEADER = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail", "manual_grading"]
-GRADER_VERSION = "1"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    """How submissions are run; part of every content hash, so changing them re-grades.
-
-    ``sandbox`` is a mode of :func:`autograder.sandbox.choose_isolation`; the batch
-    replaces ``auto`` by the mode it resolves to, so that notebooks graded with
-    weaker isolation are graded again once stronger isolation is available.
-    """
-
-    cell_timeout: float = DEFAULT_CELL_TIMEOUT
-    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT
-    sandbox: str = "auto"
-
-    def fingerprint(self) -> str:
-        """A stable text form of the settings."""
-        return f"v{GRADER_VERSION}|{self.notebook_timeout:g}|{self.cell_timeout:g}|{self.sandbox}"
 
 
 @dataclass
@@ -290,8 +270,7 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
             data = read_submitted(chosen.path)
             others = {key: value for key, value in ids.items() if key != f"{assignment}/{notebook}"}
             job = GradeJob(submission=data, source_text=source_text, notebook_name=notebook, other_notebooks=others,
-                           cell_timeout=settings.cell_timeout, notebook_timeout=settings.notebook_timeout,
-                           secret_paths=secret_paths, scratch_root=str(scratch), sandbox=settings.sandbox)
+                           settings=settings, secret_paths=secret_paths, scratch_root=str(scratch))
             tasks.append(_Task(student, assignment, notebook, content_hash(data, source_text, settings), job=job,
                                note=note))
     return tasks

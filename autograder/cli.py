@@ -34,7 +34,8 @@ def grade_command(submissions: Path, out: Path, *, root: Path, workers: int | No
 
     ``similarity_threshold`` alone also turns the similarity check on.
     """
-    from autograder.batch import Settings, grade_batch
+    from autograder.batch import grade_batch
+    from autograder.settings import Settings
     from autograder.lms import check_id_column
     from autograder.sandbox import SandboxUnavailable, choose_isolation
     from autograder.similarity import DEFAULT_THRESHOLD

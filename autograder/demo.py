@@ -8,8 +8,8 @@ from pathlib import Path
 
 from autograder.build import build
 from autograder.execute import run_notebook
-from autograder.limits import DEMO_CELL_TIMEOUT
 from autograder.notebooks import NotebookError
+from autograder.settings import DEMO_CELL_TIMEOUT, Settings
 
 #: Every part the course has, in teaching order; parts not written yet show as such.
 COURSE = {
@@ -28,7 +28,8 @@ def _grade(source: Path, workdir: Path) -> tuple[str, bool]:
     from autograder.sandbox import isolation_available
 
     workdir.mkdir(parents=True, exist_ok=True)
-    result = grade_notebook(source, source, workdir, sandbox="auto" if isolation_available() else "none")
+    settings = Settings(sandbox="auto" if isolation_available() else "none")
+    result = grade_notebook(source, source, workdir, settings=settings)
     if result.status != "ok":
         return f"{result.status}: {result.detail}", False
     return f"{result.score:g} / {result.max_score:g}", result.score == result.max_score

@@ -164,7 +164,7 @@ def build_autograder(root: Path, course: Course, lab: str, out: Path, *, cell_ti
     ``root`` is the checkout whose package goes into the zip; the time limits are
     in seconds (default: those of ``labs grade``).
     """
-    from autograder.grading import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
+    from autograder.settings import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
 
     assignment = find_assignment(course, lab)
     version = package_version(root)
@@ -326,7 +326,8 @@ def grade_submission(root: Path, *, forget_sources: bool | None = None) -> dict:
     (``root`` is ``/autograder``, thrown away after this submission) when no
     sandbox works there, so that unconfined student code cannot read the hidden tests.
     """
-    from autograder.batch import Settings, plan
+    from autograder.batch import plan
+    from autograder.settings import Settings
     from autograder.grading import GradeOutcome, grade_job, max_points
 
     started = time.monotonic()

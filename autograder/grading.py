@@ -29,7 +29,6 @@ import nbformat
 from autograder import guard
 from autograder.build import TEXT_STUB
 from autograder.execute import Stop, run_code_cells
-from autograder.limits import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
 from autograder.notebooks import (
     INJECTED_TAG,
     SETUP_TAG,
@@ -42,7 +41,6 @@ from autograder.notebooks import (
     settle_outputs,
 )
 from autograder.restore import grade_ids, restore
-from autograder.tampering import machinery_uses
 from autograder.sandbox import (
     Isolation,
     Limits,
@@ -53,6 +51,8 @@ from autograder.sandbox import (
     kill_new_descendants,
     make_kernel_manager,
 )
+from autograder.settings import Settings
+from autograder.tampering import machinery_uses
 
 #: Row statuses; "error" means the grader failed (not the student), and such a row is graded again next run.
 STATUSES = ("ok", "timeout", "crashed", "invalid", "missing", "error")
@@ -82,12 +82,10 @@ class GradeJob:
     source_text: str
     notebook_name: str
     other_notebooks: dict[str, list[str]] = field(default_factory=dict)
-    cell_timeout: float = DEFAULT_CELL_TIMEOUT
-    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT
+    settings: Settings = Settings()
     limits: Limits = Limits()
     secret_paths: list[str] = field(default_factory=list)
     scratch_root: str | None = None
-    sandbox: str = "auto"
 
 
 @dataclass
@@ -224,7 +222,7 @@ def _stop_detail(notebook: nbformat.NotebookNode, stop: Stop, job: GradeJob) -> 
     if stop.reason == "interrupted":
         raise KeyboardInterrupt(f"grading was interrupted at {where}")
     if stop.reason == "deadline":
-        return "timeout", f"notebook time limit of {job.notebook_timeout:g} s reached before {where}"
+        return "timeout", f"notebook time limit of {job.settings.notebook_timeout:g} s reached before {where}"
     if stop.reason in ("cell_timeout", "notebook_timeout"):
         return "timeout", f"{where} exceeded the {'cell' if stop.reason == 'cell_timeout' else 'notebook'} time limit"
     if stop.reason == "stopped":
@@ -237,7 +235,7 @@ async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation)
 
     manager = make_kernel_manager(workdir, [Path(p) for p in job.secret_paths], job.limits, isolation)
     client = _make_client_class()(
-        notebook, km=manager, timeout=job.cell_timeout, allow_errors=True, interrupt_on_timeout=False,
+        notebook, km=manager, timeout=job.settings.cell_timeout, allow_errors=True, interrupt_on_timeout=False,
         startup_timeout=120, shutdown_kernel="immediate", kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
     )
@@ -253,7 +251,7 @@ async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation)
         ):
             # Test and guard cells stay out of the input history (In, _ih) that student code can read.
             executed, stop = await run_code_cells(
-                client, notebook, cell_timeout=job.cell_timeout, notebook_timeout=job.notebook_timeout,
+                client, notebook, cell_timeout=job.settings.cell_timeout, notebook_timeout=job.settings.notebook_timeout,
                 private=lambda cell: is_graded(cell) or _is_grader_cell(cell), stop_after=called_exit)
             if stop is not None:
                 status, detail = _stop_detail(notebook, stop, job)
@@ -358,7 +356,7 @@ def grade_job(job: GradeJob) -> GradeOutcome:
         return GradeOutcome(GradeResult(0.0, total, "invalid", reason))
     restored = restore(submission, source)
     prepared = add_guards(restored.notebook, job.notebook_name)
-    isolation = choose_isolation(job.sandbox)
+    isolation = choose_isolation(job.settings.sandbox)
     workdir = _scratch(job)
     adopt_orphans()
     existing = descendants()
@@ -385,22 +383,18 @@ def grade_job(job: GradeJob) -> GradeOutcome:
     )
 
 
-def grade_notebook(source: Path, submission: Path, workdir: Path, *, cell_timeout: float = DEFAULT_CELL_TIMEOUT,
-                   notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, sandbox: str = "auto") -> GradeResult:
+def grade_notebook(source: Path, submission: Path, workdir: Path, *, settings: Settings | None = None) -> GradeResult:
     """Grade one notebook file against its solution source (what ``labs release`` and ``labs demo`` use).
 
-    ``workdir`` holds the scratch directory of the run; the time limits are in
-    seconds, the same defaults as ``labs grade``; ``sandbox`` is a mode of
-    :func:`autograder.sandbox.choose_isolation`.
+    ``workdir`` holds the scratch directory of the run; ``settings`` are the time
+    limits and isolation mode (``None``: those of ``labs grade``).
     """
     job = GradeJob(
         submission=Path(submission).read_bytes(),
         source_text=Path(source).read_text(encoding="utf-8"),
         notebook_name=Path(source).stem,
-        notebook_timeout=notebook_timeout,
-        cell_timeout=cell_timeout,
+        settings=settings or Settings(),
         secret_paths=[str(Path(source).resolve().parent)],
         scratch_root=str(workdir),
-        sandbox=sandbox,
     )
     return grade_job(job).result

@@ -243,7 +243,8 @@ def mutate(root: Path, notebooks: list[str], out: Path, *, workers: int | None =
     ``out/<Stem>/`` keeps each notebook's batch (its ledger makes the next run grade only what changed).
     Raises ValueError for an unknown notebook, a broken catalogue, or no mutant left by ``only``.
     """
-    from autograder.batch import Ledger, Settings, grade_batch
+    from autograder.batch import Ledger, grade_batch
+    from autograder.settings import Settings
     from autograder.build import solution_sources
     from autograder.submissions import course_from_sources
 

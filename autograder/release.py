@@ -14,8 +14,9 @@ def validate_source(source: Path, scratch: Path) -> str | None:
     The source is the instructor's own code, so it runs without a sandbox, under the grader's time limits.
     """
     from autograder.grading import grade_notebook
+    from autograder.settings import Settings
 
-    result = grade_notebook(source, source, scratch, sandbox="none")
+    result = grade_notebook(source, source, scratch, settings=Settings(sandbox="none"))
     if result.status == "ok" and result.score == result.max_score:
         return None
     return f"{source} does not pass its own tests ({result.score:g}/{result.max_score:g}, {result.status}: {result.detail})."

@@ -35,8 +35,10 @@ import nbformat
 
 from autograder.execute import run_for_figures
 from autograder.notebooks import nbgrader_metadata, read_notebook
+from labs_cli.cli import project_root
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "lab2_vision" / "solutions" / "Part2_Debiasing.ipynb"
+ROOT = project_root(Path(__file__).parent)
+NOTEBOOK = ROOT / "lab2_vision" / "solutions" / "Part2_Debiasing.ipynb"
 GROUP_COLUMNS = [
     ("light skin, short hair", "light/short"),
     ("light skin, long hair", "light/long"),

@@ -33,7 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from labs_cli.cli import project_root
+
+sys.path.insert(0, str(project_root(Path(__file__).parent) / "tests"))
 
 import grading_fixtures as fixtures  # noqa: E402
 import synthetic_class  # noqa: E402
@@ -75,7 +77,8 @@ def time_execute(paths: list[Path], scratch: Path) -> float:
 
 def time_grader(submissions: Path, out: Path, course, workers: int) -> float:
     """Seconds for ``grade_batch`` end to end into a fresh ``out``."""
-    from autograder.batch import Settings, grade_batch
+    from autograder.batch import grade_batch
+    from autograder.settings import Settings
 
     started = time.perf_counter()
     grade_batch(submissions, out, course, workers=workers, settings=Settings(notebook_timeout=120, cell_timeout=60), show_progress=False)
@@ -120,7 +123,8 @@ def _answers(folder: Path) -> dict[str, dict[str, str]]:
 
 def time_class(scratch: Path, course, size: int) -> None:
     """Grade a synthetic class of ``size``, time the report, export and similarity check; print the table."""
-    from autograder.batch import Ledger, Settings, grade_batch
+    from autograder.batch import Ledger, grade_batch
+    from autograder.settings import Settings
     from autograder.build import CODE_STUB
     from autograder.lms import write_lms_csv
     from autograder.report import class_stats, write_report

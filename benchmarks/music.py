@@ -32,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPOSITORY / "lab1_music" / "solutions" / "Part2_Music_Generation.ipynb"
+from labs_cli.cli import project_root
+
+ROOT = project_root(Path(__file__).parent)
+NOTEBOOK = ROOT / "lab1_music" / "solutions" / "Part2_Music_Generation.ipynb"
 
 #: Binds ``figures`` in the executed notebook, from the notebook's own variables.
 FIGURES = """

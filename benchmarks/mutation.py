@@ -19,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from labs_cli.cli import project_root
+
+ROOT = project_root(Path(__file__).parent)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,8 +36,9 @@ import numpy as np
 
 from autograder.execute import run_for_figures
 from autograder.notebooks import nbgrader_metadata, run_solution_cells
+from labs_cli.cli import project_root
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = project_root(Path(__file__).parent)
 SOLUTIONS = ROOT / "lab3_rl" / "solutions"
 
 #: Binds ``figures`` from the executed Cart-Pole notebook's variables.

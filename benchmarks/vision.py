@@ -34,7 +34,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from labs_cli.cli import project_root
+
+ROOT = project_root(Path(__file__).parent)
 SOLUTIONS = ROOT / "lab2_vision" / "solutions"
 
 #: Per notebook, the code that binds ``figures`` from the executed notebook's own variables.

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.limits import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT, DEMO_CELL_TIMEOUT
+from autograder.settings import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT, DEMO_CELL_TIMEOUT
 from autograder.sandbox import MODES as SANDBOX_MODES
 
 

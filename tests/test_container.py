@@ -16,10 +16,11 @@ import pytest
 import grading_fixtures as fixtures
 from autograder import container, sandbox
 from autograder.grading import GradeJob, grade_job
+from autograder.settings import Settings
 from labs_cli.cli import main as labs_main
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = dict(cell_timeout=20, notebook_timeout=90)
+CONTAINER = Settings(cell_timeout=20, notebook_timeout=90, sandbox="container")
 #: A stand-in engine: logs each call's arguments to $FAKE_ENGINE_LOG, answers as $FAKE_ENGINE_MODE says.
 FAKE_ENGINE = """#!/bin/sh
 echo "$@" >> "$FAKE_ENGINE_LOG"
@@ -266,7 +267,7 @@ def podman_environment(tmp_path_factory) -> dict[str, str]:
 def _grade_in_container(case: fixtures.Case, scratch: Path, secret: Path):
     job = GradeJob(submission=case.data, source_text=nbformat.writes(fixtures.source_notebook()),
                    notebook_name=fixtures.NOTEBOOK, scratch_root=str(scratch), secret_paths=[str(secret)],
-                   sandbox="container", **FAST)
+                   settings=CONTAINER)
     return grade_job(job).result
 
 

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 import grading_fixtures as fixtures
-from autograder.batch import SCRATCH_PREFIX, UNISOLATED_NOTE, WORKER_RETRIES, Ledger, Settings, grade_batch
+from autograder.batch import SCRATCH_PREFIX, UNISOLATED_NOTE, WORKER_RETRIES, Ledger, grade_batch
 from autograder.feedback import TEST_OUTPUT_CAP, scrub_hidden_tests
 from autograder.grading import GradeJob, add_guards, grade_job, parse_submission
 from autograder.notebooks import is_graded
@@ -27,9 +27,9 @@ from autograder.restore import restore
 from autograder.submissions import canonical_notebook_name
 from autograder import landlock
 from autograder.sandbox import FULL_LANDLOCK_ABI, choose_isolation, isolation_available, throwaway_user_problem
+from autograder.settings import Settings
 from autograder.submissions import Submitted, course_from_sources, match
 
-FAST = dict(cell_timeout=8, notebook_timeout=40)
 OTHERS = {f"{fixtures.OTHER_ASSIGNMENT}/{fixtures.OTHER_NOTEBOOK}": ["other", "test_other"]}
 HIDDEN_SNIPPETS = ["square([-2, 5])", "mean_rows(np.eye(2) * 4)", "clip_unit([3.0, -0.25, 0.75])"]
 SANDBOX_ONLY = {"reads_secrets", "network"}
@@ -43,18 +43,18 @@ def _source_text() -> str:
     return nbformat.writes(fixtures.source_notebook())
 
 
-def _grade_full_answers_with(code: str, tmp_path: Path, sandbox: str = SANDBOX, **limits):
+def _grade_full_answers_with(code: str, tmp_path: Path, settings: Settings = SETTINGS):
     """Grade the full answers with ``code`` in a student cell right after the first test."""
     notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_square", code)
     job = GradeJob(submission=nbformat.writes(notebook).encode(), source_text=_source_text(),
                    notebook_name=fixtures.NOTEBOOK, other_notebooks=OTHERS, scratch_root=str(tmp_path),
-                   sandbox=sandbox, **(limits or FAST))
+                   settings=settings)
     return grade_job(job)
 
 
 def _grade(case: fixtures.Case, tmp_path: Path):
     job = GradeJob(submission=case.data, source_text=_source_text(), notebook_name=fixtures.NOTEBOOK,
-                   other_notebooks=OTHERS, scratch_root=str(tmp_path), sandbox=SANDBOX, **FAST)
+                   other_notebooks=OTHERS, scratch_root=str(tmp_path), settings=SETTINGS)
     return grade_job(job)
 
 
@@ -63,7 +63,7 @@ def test_a_relative_scratch_folder_grades_like_an_absolute_one(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     case = fixtures.CASES["full"]()
     job = GradeJob(submission=case.data, source_text=_source_text(), notebook_name=fixtures.NOTEBOOK,
-                   other_notebooks=OTHERS, scratch_root="relative/scratch", sandbox=SANDBOX, **FAST)
+                   other_notebooks=OTHERS, scratch_root="relative/scratch", settings=SETTINGS)
     result = grade_job(job).result
     assert (result.score, result.status) == (case.score, "ok"), result.detail
 
@@ -245,7 +245,7 @@ def _processes_running(*commands: str) -> list[str]:
 @pytest.mark.parametrize("sandbox", ["none", SANDBOX])
 def test_no_process_a_kernel_started_outlives_its_grading(sandbox, tmp_path):
     first, second = (str(1000 + int.from_bytes(os.urandom(3)) + offset) for offset in (0, 1))
-    outcome = _grade_full_answers_with(DAEMONS.format(first=first, second=second), tmp_path, sandbox)
+    outcome = _grade_full_answers_with(DAEMONS.format(first=first, second=second), tmp_path, dataclasses.replace(SETTINGS, sandbox=sandbox))
     assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
     assert _processes_running(f"sleep {first}", f"sleep {second}") == []
 
@@ -501,7 +501,8 @@ RESUME_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
-from autograder.batch import Settings, grade_batch
+from autograder.batch import grade_batch
+from autograder.settings import Settings
 from autograder.submissions import course_from_sources
 if __name__ == "__main__":
     course = course_from_sources(sorted(Path({course!r}).glob("lab*/solutions/*.ipynb")))
@@ -707,7 +708,7 @@ def test_a_kernel_cannot_kill_the_worker_that_grades_it(tmp_path):
 @pytest.mark.notebook
 def test_a_huge_exception_message_is_capped_in_the_autograded_notebook(tmp_path):
     outcome = _grade_full_answers_with("raise ValueError('x' * (20 * 1024**2))", tmp_path,
-                                       cell_timeout=60, notebook_timeout=120)
+                                       Settings(cell_timeout=60, notebook_timeout=120, sandbox=SANDBOX))
     assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
     assert len(outcome.notebook_json) < 1024**2
     assert "more characters dropped" in outcome.notebook_json

@@ -16,7 +16,8 @@ import pytest
 
 import grading_fixtures as fixtures
 import synthetic_class
-from autograder.batch import Settings, grade_batch
+from autograder.batch import grade_batch
+from autograder.settings import Settings
 from autograder.build import CODE_STUB
 from autograder.lms import lms_csv
 from autograder.report import write_report

@@ -69,7 +69,7 @@ def test_unprivileged_bubblewrap_uses_a_user_namespace_and_no_setpriv(tmp_path):
 
 
 def test_the_sandbox_mode_is_part_of_the_settings_fingerprint():
-    from autograder.batch import Settings
+    from autograder.settings import Settings
 
     assert Settings(sandbox="none").fingerprint() != Settings(sandbox="landlock").fingerprint()
 

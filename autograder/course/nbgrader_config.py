@@ -8,7 +8,7 @@ and the formgrader work there as usual. Paths are relative to this file.
 import os
 
 from autograder.build import CODE_STUB, TEXT_STUB
-from autograder.limits import DEFAULT_CELL_TIMEOUT
+from autograder.settings import DEFAULT_CELL_TIMEOUT
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads the file)
 
