@@ -107,17 +107,17 @@ def time_nbgrader(submissions: Path, course_root: Path) -> float:
 
 
 def _answers(folder: Path) -> dict[str, dict[str, str]]:
-    """Student -> answer cells of every fixture notebook under ``folder`` that parses."""
+    """Student -> answer cells of every fixture notebook under ``folder`` that parses (read as the class report reads them)."""
     import json
+
+    from autograder.report import answer_cells
 
     answers = {}
     for path in sorted(folder.glob(f"*/{fixtures.ASSIGNMENT}/{fixtures.NOTEBOOK}.ipynb")):
         try:
-            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            answers[path.parts[-3]] = answer_cells(json.loads(path.read_text(encoding="utf-8")))
         except ValueError:
             continue
-        answers[path.parts[-3]] = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in cells
-                                   if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
     return answers
 
 

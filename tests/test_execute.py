@@ -1,4 +1,4 @@
-"""The shared notebook plumbing: the atomic writer, the one executor loop and the figures run the benchmarks use."""
+"""The shared notebook plumbing: the atomic writer, the one executor loop, ``labs run`` and the figures run the benchmarks use."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.execute import execute, run_for_figures
-from autograder.notebooks import read_notebook, replaced_atomically, write_text_atomically
+from autograder.execute import execute, run_for_figures, run_notebook
+from autograder.notebooks import NotebookError, read_notebook, replaced_atomically, write_text_atomically
 from notebook_factory import tiny_source, write_tiny_lab
 
 
@@ -121,3 +121,58 @@ def test_ctrl_c_ends_the_run_as_the_running_cells_error_and_returns_what_ran(tmp
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     assert output.strip().splitlines()[-1] == '[[1, "KeyboardInterrupt"]]'
+
+
+@pytest.mark.notebook
+def test_run_saves_the_executed_copy_and_artifacts(tiny_lab: Path, tmp_path: Path):
+    notebook = tiny_source([nbformat.v4.new_code_cell("open('artifact.txt', 'w').write(str(total))")])
+    source = write_tiny_lab(tiny_lab, notebook, name="Part3_Artifact")
+    result = run_notebook(source, tmp_path / "out", small=True, show_progress=False)
+    assert result.ok, result.first_error()
+    assert (tmp_path / "out" / "Part3_Artifact" / "artifact.txt").read_text() == "10"
+    executed = read_notebook(result.output)
+    printed = "".join(output.get("text", "") for cell in executed.cells for output in cell.get("outputs", []))
+    assert "Small run" in printed and "[PASS] double" in printed
+
+
+@pytest.mark.notebook
+def test_a_failing_run_names_the_cell_and_keeps_what_ran_under_an_incomplete_name(tiny_lab: Path, tmp_path: Path):
+    notebook = tiny_source([
+        nbformat.v4.new_code_cell("open('artifact.txt', 'w').write('half')"),
+        nbformat.v4.new_code_cell("raise ValueError('the tune is empty')"),
+        nbformat.v4.new_code_cell("print('never runs')"),
+    ])
+    source = write_tiny_lab(tiny_lab, notebook, name="Part4_Fails")
+    out = tmp_path / "out"
+    completed = subprocess.run(
+        [sys.executable, "-m", "labs_cli", "run", str(source), "--small", "--out", str(out)],
+        capture_output=True, text=True, cwd=tiny_lab,
+    )
+    assert completed.returncode == 1
+    last_line = completed.stderr.strip().splitlines()[-1]
+    assert "Part4_Fails.ipynb" in last_line and "cell 9 " in last_line and "ValueError: the tune is empty" in last_line
+    assert [path.name for path in out.iterdir()] == ["Part4_Fails.incomplete"]
+    kept = out / "Part4_Fails.incomplete"
+    assert str(kept / "Part4_Fails.incomplete.ipynb") in last_line
+    assert (kept / "artifact.txt").read_text() == "half"
+    executed = read_notebook(kept / "Part4_Fails.incomplete.ipynb")
+    errors = [output for cell in executed.cells for output in cell.get("outputs", []) if output.output_type == "error"]
+    assert [error.evalue for error in errors] == ["the tune is empty"]
+    assert not executed.cells[-1].get("outputs")
+
+
+def test_run_with_a_wrong_path_exits_non_zero_with_one_line(tmp_path: Path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "labs_cli", "run", str(tmp_path / "nope.ipynb")], capture_output=True, text=True
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().count("\n") == 0 and "no such notebook" in completed.stderr
+
+
+def test_run_refuses_a_notebook_without_parameters_cell(tiny_lab: Path, tmp_path: Path):
+    notebook = tiny_source()
+    notebook.cells[2].metadata["tags"] = []
+    source = write_tiny_lab(tiny_lab, notebook, name="Part5_NoParameters")
+    with pytest.raises(NotebookError, match="no code cell tagged 'parameters'"):
+        run_notebook(source, tmp_path / "out", small=True)
+    assert not (tmp_path / "out").exists()
