@@ -48,3 +48,17 @@ def grades_csv_rows(out: Path) -> list[dict]:
 def fixture_course(tmp_path: Path):
     fixtures.write_course(tmp_path / "course")
     return course_from_sources(sorted((tmp_path / "course").glob("lab*/solutions/*.ipynb")))
+
+
+#: The fixture course's notebooks per assignment (what the LMS export and the report list).
+FIXTURE_NOTEBOOKS = {fixtures.ASSIGNMENT: [fixtures.NOTEBOOK], fixtures.OTHER_ASSIGNMENT: [fixtures.OTHER_NOTEBOOK]}
+
+
+def ledger_entry(student, score, status="ok", assignment=fixtures.ASSIGNMENT, notebook=fixtures.NOTEBOOK, tests=None,
+                 seconds=None):
+    """One ledger entry as the batch writes it (``tests``: grade id -> (earned, available))."""
+    entry = {"student_id": student, "assignment": assignment, "notebook": notebook, "score": score,
+             "max_score": 10.0, "status": status, "detail": "", "hash": "", "tests": tests or {}}
+    if seconds is not None:
+        entry["seconds"] = seconds
+    return entry

@@ -96,3 +96,15 @@ def test_the_course_is_the_checkout_around_the_current_folder_not_where_the_pack
     assert project_root(start=tmp_path, course=str(checkout)) == checkout.resolve()
     with pytest.raises(SystemExit, match="--course DIR"):
         project_root(start=tmp_path)  # outside any checkout, even though this package is installed from one
+
+
+def test_labs_grade_refuses_a_bad_threshold_or_id_column_before_grading(tmp_path, capsys):
+    from autograder.cli import grade_command
+
+    common = dict(root=tmp_path, workers=None, cell_timeout=None, notebook_timeout=None, force=False, scheduler=None,
+                  sandbox="none")
+    assert grade_command(tmp_path, tmp_path / "out", similarity_threshold=1.5, **common) == 2
+    assert "--similarity-threshold must be between 0 and 1" in capsys.readouterr().err
+    assert grade_command(tmp_path, tmp_path / "out", lms_id_column="Final Points", **common) == 2
+    assert "cannot hold the student id" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

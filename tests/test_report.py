@@ -1,10 +1,9 @@
-"""After a batch: the class report, the LMS export and the similarity check (a synthetic class of 12)."""
+"""After a batch: the class report (a synthetic class of 12), with its LMS export and similarity flags."""
 
 from __future__ import annotations
 
 import base64
 import csv
-import io
 import json
 import re
 import shutil
@@ -17,116 +16,10 @@ import pytest
 import grading_fixtures as fixtures
 import synthetic_class
 from autograder.batch import grade_batch
-from autograder.settings import Settings
-from autograder.build import CODE_STUB
-from autograder.lms import lms_csv
 from autograder.report import write_report
-from autograder.sandbox import isolation_available
-from autograder.similarity import canonical_tokens, reference_of, similar_pairs, stub_of
 from autograder.submissions import course_from_sources
+from grading_helpers import FIXTURE_NOTEBOOKS, SETTINGS, ledger_entry
 
-SETTINGS = Settings(notebook_timeout=40, cell_timeout=8, sandbox="auto" if isolation_available() else "none")
-NOTEBOOKS = {fixtures.ASSIGNMENT: [fixtures.NOTEBOOK], fixtures.OTHER_ASSIGNMENT: [fixtures.OTHER_NOTEBOOK]}
-
-
-def _entry(student, score, status="ok", assignment=fixtures.ASSIGNMENT, notebook=fixtures.NOTEBOOK, tests=None,
-           seconds=None):
-    entry = {"student_id": student, "assignment": assignment, "notebook": notebook, "score": score,
-             "max_score": 10.0, "status": status, "detail": "", "hash": "", "tests": tests or {}}
-    if seconds is not None:
-        entry["seconds"] = seconds
-    return entry
-
-
-def _rows(text: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(text)))
-
-
-def _fixture_cells() -> tuple[dict[str, str], dict[str, str]]:
-    """Stub and reference of each code answer cell of the fixture notebook (written answers are not compared)."""
-    answers = [c for c in fixtures.source_notebook().cells
-               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
-    ids = [c.metadata.nbgrader.grade_id for c in answers]
-    return ({i: stub_of(c.source, CODE_STUB) for i, c in zip(ids, answers)},
-            {i: reference_of(c.source) for i, c in zip(ids, answers)})
-
-
-def _answer_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:
-    return {c.metadata.nbgrader.grade_id: c.source for c in notebook.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
-
-
-# --- LMS export -----------------------------------------------------------------------------
-
-def test_lms_export_has_canvas_columns_one_row_per_student_and_missing_work_as_zero():
-    entries = [_entry("ada", 7.0), _entry("ada", 1.0, assignment=fixtures.OTHER_ASSIGNMENT,
-                                          notebook=fixtures.OTHER_NOTEBOOK),
-               _entry("bob", 0.0, "missing"),
-               _entry("=cmd|' /C calc'!A0", 4.0)]
-    text = lms_csv(entries, NOTEBOOKS)
-    header = text.splitlines()[0].split(",")
-    assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", fixtures.OTHER_ASSIGNMENT,
-                      fixtures.ASSIGNMENT, "Final Points", "Missing"]
-    rows = {row["SIS User ID"]: row for row in _rows(text)}
-    assert set(rows) == {"ada", "bob", "'=cmd|' /C calc'!A0"}
-    assert (rows["ada"][fixtures.ASSIGNMENT], rows["ada"]["Final Points"], rows["ada"]["Missing"]) == ("7", "8", "")
-    assert rows["bob"]["Final Points"] == "0"
-    assert rows["bob"]["Missing"] == (f"{fixtures.OTHER_ASSIGNMENT} (not submitted); "
-                                      f"{fixtures.ASSIGNMENT}/{fixtures.NOTEBOOK} (not submitted)")
-    assert all(row["ID"] == "" and row["Student"] == row["SIS User ID"] for row in rows.values())
-
-
-def test_lms_export_puts_the_id_in_the_column_asked_for_and_refuses_a_column_that_cannot_hold_it():
-    text = lms_csv([_entry("ada", 7.0)], NOTEBOOKS, id_column="Email address")
-    assert text.splitlines()[0] == f"Email address,{fixtures.OTHER_ASSIGNMENT},{fixtures.ASSIGNMENT},Final Points,Missing"
-    assert _rows(text)[0]["Email address"] == "ada"
-    assert _rows(lms_csv([_entry("ada", 7.0)], NOTEBOOKS, id_column="SIS Login ID"))[0]["SIS Login ID"] == "ada"
-    for column in ["Section", "Final Points", " "]:
-        with pytest.raises(ValueError, match="cannot hold the student id"):
-            lms_csv([], NOTEBOOKS, id_column=column)
-
-
-def test_labs_grade_refuses_a_bad_threshold_or_id_column_before_grading(tmp_path, capsys):
-    from autograder.cli import grade_command
-
-    common = dict(root=tmp_path, workers=None, cell_timeout=None, notebook_timeout=None, force=False, scheduler=None,
-                  sandbox="none")
-    assert grade_command(tmp_path, tmp_path / "out", similarity_threshold=1.5, **common) == 2
-    assert "--similarity-threshold must be between 0 and 1" in capsys.readouterr().err
-    assert grade_command(tmp_path, tmp_path / "out", lms_id_column="Final Points", **common) == 2
-    assert "cannot hold the student id" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
-
-
-# --- similarity -----------------------------------------------------------------------------
-
-def test_canonical_tokens_ignore_names_comments_and_layout_but_not_structure():
-    first = "def f(values):\n    # square them\n    result = values * values\n    return result"
-    second = "def f( xs ):\n\n  out = xs*xs   # mine\n  return out"
-    assert canonical_tokens(first) == canonical_tokens(second)
-    assert canonical_tokens(first) != canonical_tokens("def f(values):\n    return values + values")
-
-
-def test_a_disguised_copy_is_flagged_and_the_stub_the_reference_and_honest_work_are_not():
-    stub, reference = _fixture_cells()
-    honest = {name: synthetic_class.ALTERNATIVES[name][index] for index, name in enumerate(fixtures.SOLUTIONS)}
-    other = {name: synthetic_class.ALTERNATIVES[name][(index + 1) % 3] for index, name in enumerate(fixtures.SOLUTIONS)}
-    answers = {"blank1": _answer_cells(fixtures.blank()), "blank2": _answer_cells(fixtures.blank()),
-               "reference1": _answer_cells(fixtures.with_answers(fixtures.SOLUTIONS)),
-               "reference2": _answer_cells(fixtures.with_answers(fixtures.SOLUTIONS)),
-               "honest": _answer_cells(fixtures.with_answers(honest)),
-               "other": _answer_cells(fixtures.with_answers(other)),
-               "copier": _answer_cells(fixtures.with_answers({k: synthetic_class.disguise(v) for k, v in honest.items()}))}
-
-    pairs = similar_pairs(answers, stub, reference, threshold=0.5)
-
-    assert [(pair.first, pair.second) for pair in pairs] == [("copier", "honest")]
-    assert pairs[0].score > 0.8
-    assert [cell.grade_id for cell in pairs[0].cells] == list(fixtures.SOLUTIONS)
-    assert "worked this out myself" in pairs[0].cells[0].first and "values" in pairs[0].cells[0].second
-
-
-# --- the class report from a ledger ---------------------------------------------------------
 
 def _autograded(out: Path, student: str, error: str | None) -> None:
     """An autograded fixture notebook whose test_square cell shows ``error`` (None: it passed)."""
@@ -148,11 +41,11 @@ def test_the_report_counts_statuses_pass_shares_and_the_commonest_error_line(tmp
     out = tmp_path / "out"
     full = {"test_square": (2, 2), "test_mean_rows": (3, 3), "test_clip_unit": (5, 5)}
     wrong = dict(full, test_square=(0, 2))
-    entries = [dict(_entry("a", 10.0, tests=full, seconds=2.0), manual={fixtures.DISCUSSION_ID: 2.0}),
-               dict(_entry("b", 8.0, tests=wrong, seconds=3.5), manual={fixtures.DISCUSSION_ID: 2.0}),
-               _entry("c", 8.0, tests=wrong, seconds=2.5), _entry("d", 8.0, "timeout", tests=wrong, seconds=40.0),
-               _entry("e", 0.0, "invalid"), _entry("f", 0.0, "error"),
-               _entry("g", 1.0, assignment=fixtures.OTHER_ASSIGNMENT, notebook=fixtures.OTHER_NOTEBOOK)]
+    entries = [dict(ledger_entry("a", 10.0, tests=full, seconds=2.0), manual={fixtures.DISCUSSION_ID: 2.0}),
+               dict(ledger_entry("b", 8.0, tests=wrong, seconds=3.5), manual={fixtures.DISCUSSION_ID: 2.0}),
+               ledger_entry("c", 8.0, tests=wrong, seconds=2.5), ledger_entry("d", 8.0, "timeout", tests=wrong, seconds=40.0),
+               ledger_entry("e", 0.0, "invalid"), ledger_entry("f", 0.0, "error"),
+               ledger_entry("g", 1.0, assignment=fixtures.OTHER_ASSIGNMENT, notebook=fixtures.OTHER_NOTEBOOK)]
     _autograded(out, "a", None)
     _autograded(out, "b", "AssertionError: [FAIL] square of [1, 2, 3]: expected [1 4 9], got [2 4 6]")
     _autograded(out, "c", "AssertionError: [FAIL] square of [1, 2, 3]: expected [1 4 9], got [2 4 6]")
@@ -209,7 +102,7 @@ def test_a_synthetic_class_gets_an_lms_row_per_student_with_missing_work_named(g
     for student in students:
         total = sum(score for score, _ in student.expected.values())
         assert float(rows[student.student_id]["Final Points"]) == total
-        missing = {a for a in NOTEBOOKS if (a, NOTEBOOKS[a][0]) not in student.expected}
+        missing = {a for a in FIXTURE_NOTEBOOKS if (a, FIXTURE_NOTEBOOKS[a][0]) not in student.expected}
         assert rows[student.student_id]["Missing"] == "; ".join(f"{a} (not submitted)" for a in sorted(missing))
 
 
