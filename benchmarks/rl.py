@@ -13,7 +13,7 @@ The rollout speed runs Part 2's own ``preprocess``, ``create_pong_model`` and
 ``rollout`` cells (by nbgrader grade id, with its parameters cell) on 1 game and on
 ``--speed-envs`` games in parallel processes.
 
-Reproduce (on a 2-core CPU: Cart-Pole about 10 minutes per seed, Pong about 70 minutes
+Reproduce (on a 2-core CPU: Cart-Pole about 10 minutes per seed, Pong about 31 minutes
 for the notebook's 800 updates)::
 
     python benchmarks/rl.py --skip-speed --pong-updates 0 --seeds 1 2 3   # Cart-Pole
