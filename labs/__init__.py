@@ -12,7 +12,8 @@ from labs.runtime import report_device, set_seed
 __all__ = ["report_device", "set_seed"]
 __version__ = "0.1.0"
 
-_SUBMODULES = {"audio", "checkpoints", "checks", "data", "faces", "music", "plotting", "rl", "runtime", "video", "vision"}
+_SUBMODULES = {"audio", "checkpoints", "checks", "data", "faces", "keys", "metre", "music", "plotting", "rl", "runtime", "video",
+               "vision"}
 
 
 def __getattr__(name: str):

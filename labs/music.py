@@ -156,6 +156,21 @@ def note_shingles(tune: str, size: int = SHINGLE_NOTES) -> set[tuple[str, ...]]:
     return {tuple(notes[start:start + size]) for start in range(len(notes) - size + 1)}
 
 
+def melody_shingles(tune: str, size: int = SHINGLE_NOTES) -> set[tuple[int, ...]]:
+    """Every run of ``size`` consecutive notes as the ``size - 1`` steps between them, in staff lines and spaces.
+
+    A step counts letters (``C`` to ``E`` is +2, ``c`` to ``B`` is -1), so a melody written in
+    another key or octave has the same shingles; accidentals are ignored.
+    """
+    positions = []
+    for name in note_names(tune):
+        letter = name.lstrip("^_=")[0]
+        octave = int(letter.islower()) + name.count("'") - name.count(",")
+        positions.append("CDEFGAB".index(letter.upper()) + 7 * octave)
+    steps = [after - before for before, after in zip(positions, positions[1:])]
+    return {tuple(steps[start:start + size - 1]) for start in range(len(steps) - size + 2)}
+
+
 class _ShingleIndex:
     """Which tunes hold each shingle, to find the tune sharing most of a given tune's shingles quickly."""
 
@@ -204,19 +219,19 @@ def split_held_out(tunes: Sequence[str], count: int, seed: int = 0,
     """Choose ``count`` held-out tunes that no training tune gives away; return (held out, training).
 
     Tunes are taken in a random order (``seed``); a candidate joins the held-out set only
-    if less than :data:`HELD_OUT_MAX_SHARE` of its 8-note runs appear in any one other
-    tune of ``tunes`` or of ``extra_training`` (e.g. Ryan's collection), and otherwise
-    trains. Training tunes are the rest of ``tunes`` in their order, then ``extra_training``.
-    Raises ValueError when fewer than ``count`` tunes qualify.
+    if less than :data:`HELD_OUT_MAX_SHARE` of its 8-note runs (:func:`melody_shingles`:
+    in any key or octave) appear in any one other tune of ``tunes`` or of
+    ``extra_training`` (e.g. Ryan's collection), and otherwise trains. Training tunes are
+    the rest of ``tunes`` in their order, then ``extra_training``. Raises ValueError when fewer than ``count`` tunes qualify.
     """
     if count < 0 or count > len(tunes):
         raise ValueError(f"count must be between 0 and the {len(tunes)} tunes given, got {count}.")
-    shingles = [note_shingles(tune) for tune in tunes]
+    shingles = [melody_shingles(tune) for tune in tunes]
     index = _ShingleIndex()
     for number, tune_shingles in enumerate(shingles):
         index.add(number, tune_shingles)
     for number, tune in enumerate(extra_training):
-        index.add(len(tunes) + number, note_shingles(tune))
+        index.add(len(tunes) + number, melody_shingles(tune))
     held_out: list[int] = []
     for number in np.random.default_rng(seed).permutation(len(tunes)):
         if len(held_out) == count:

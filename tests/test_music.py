@@ -240,6 +240,22 @@ def test_note_names_keep_pitch_and_accidentals_but_not_chords_durations_or_decor
     assert music.note_names(tune) == ["^c", "_B,", "d'", "=f"]
 
 
+def test_melody_shingles_are_the_same_in_another_key_and_octave_and_note_shingles_are_not():
+    a_fifth_lower = JIG.replace("K:G", "K:C").replace("GAB cBA|BAG ABc|dcB AGF|G3 G3", "CDE FED|EDC DEF|GFE DC=B,|C3 C3")
+    assert music.melody_shingles(a_fifth_lower) == music.melody_shingles(JIG)
+    assert not music.note_shingles(a_fifth_lower) & music.note_shingles(JIG)
+    assert music.melody_shingles(JIG) != music.melody_shingles(REEL)
+    assert (0, 1, 1) in music.melody_shingles("X:1\nK:C\nC C D E", size=4)
+
+
+def test_a_tune_whose_copy_in_another_key_trains_is_never_held_out():
+    reel_in_g = REEL.replace("K:D", "K:G").replace('"D"DFAd fdAF|GBdg fdAF|DFAd fdAF|EFGA B2A2',
+                                                  '"G"G,B,DG BGDB,|CEGc BGDB,|G,B,DG BGDB,|A,B,CD E2D2')
+    for seed in range(5):
+        held_out, training = music.split_held_out([REEL, JIG, reel_in_g], 1, seed=seed)
+        assert held_out == [JIG] and training == [REEL, reel_in_g]
+
+
 def test_deduplicate_drops_a_repeated_file_entry_and_a_renumbered_copy_but_keeps_new_tunes():
     renumbered = REEL.replace("X:5", "X:99").replace("The Reel", "Another Name").replace("A2:|", "AF:|")
     kept, dropped = music.deduplicate([REEL, JIG, REEL, renumbered])
@@ -253,16 +269,18 @@ def test_the_oneill_corpus_has_overlapping_entries_and_deduplicating_leaves_one_
     assert len(set(headers)) == len(headers)
 
 
-def test_no_held_out_tune_shares_half_its_notes_with_a_training_tune_ryans_included(corpus):
+def test_no_held_out_tune_shares_half_its_notes_with_a_training_tune_in_any_key_ryans_included(corpus):
     tunes, _ = music.deduplicate(corpus)
     held_out, training = music.split_held_out(tunes, 100, seed=0,
                                               extra_training=music.load_collection("ryansMammoth"))
     assert len(held_out) == 100 and len(training) == len(tunes) - 100 + 1059
-    index = music._ShingleIndex()
-    for number, tune in enumerate(training):
-        index.add(number, music.note_shingles(tune))
-    shares = [index.largest_share(music.note_shingles(tune)) for tune in held_out]
-    assert max(shares) < music.HELD_OUT_MAX_SHARE, f"a held-out tune shares {max(shares):.0%} with a training tune"
+    for shingles_of in (music.note_shingles, music.melody_shingles):
+        index = music._ShingleIndex()
+        for number, tune in enumerate(training):
+            index.add(number, shingles_of(tune))
+        shares = [index.largest_share(shingles_of(tune)) for tune in held_out]
+        assert max(shares) < music.HELD_OUT_MAX_SHARE, (
+            f"a held-out tune shares {max(shares):.0%} of its {shingles_of.__name__} with a training tune")
     assert held_out == music.split_held_out(tunes, 100, seed=0,
                                             extra_training=music.load_collection("ryansMammoth"))[0]
 
