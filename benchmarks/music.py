@@ -126,7 +126,7 @@ def main() -> None:
         figures = run_notebook(arguments.small)
         share = figures["valid_tunes"] / figures["generated_tunes"] if figures["generated_tunes"] else float("nan")
         rows += [
-            ("notebook full run, wall time", f"{figures['wall_seconds'] / 60:.1f} min", "< 20 min"),
+            ("notebook full run, wall time", f"{figures['wall_seconds'] / 60:.1f} min", "< 15 min"),
             (
                 "training time per iteration",
                 f"{figures['seconds_per_iteration']:.2f} s ({figures['num_training_iterations']} iterations)",
