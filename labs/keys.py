@@ -41,6 +41,12 @@ _OLD_CHORD = re.compile(r"(?:(?:\^\^|\^|__|_|=)?[A-Ga-g][,']*[0-9/]*){2,}")
 _CHORD = re.compile(r"^([A-G])([#b]?)([^/]*?)(?:/([A-G])([#b]?))?$")
 
 
+def staff_position(letter: str, octave_marks: str = "") -> int:
+    """A note's line or space on the staff, counted in letters from the ``C`` of ABC's lower octave (``C`` is 0, ``c`` 7, ``B,`` -1)."""
+    octave = int(letter.islower()) + octave_marks.count("'") - octave_marks.count(",")
+    return _LETTERS.index(letter.upper()) + 7 * octave
+
+
 def _mode_fifths(mode: str) -> int | None:
     """Sharps a mode adds to the major key on its tonic; None if ``mode`` is no mode ABC knows."""
     mode = mode.lower()
@@ -115,12 +121,12 @@ class _Interval:
 
     def note(self, accidental: str | None, letter: str, octave_marks: str) -> str:
         """A note moved by this interval; an accidental is written only where the original had one."""
-        octave = int(letter.islower()) + octave_marks.count("'") - octave_marks.count(",")
-        position = _LETTERS.index(letter.upper()) + 7 * octave + self.steps
+        old_position = staff_position(letter, octave_marks)
+        position = old_position + self.steps
         new_letter, new_octave = _LETTERS[position % 7], position // 7
         text = ""
         if accidental is not None:
-            pitch = _NATURAL[letter.upper()] + 12 * octave + _ACCIDENTALS[accidental] + self.semitones
+            pitch = _NATURAL[letter.upper()] + 12 * (old_position // 7) + _ACCIDENTALS[accidental] + self.semitones
             alteration = pitch - (_NATURAL[new_letter] + 12 * new_octave)
             if alteration not in _ACCIDENTAL_TEXT:
                 raise ValueError(f"the note {accidental}{letter}{octave_marks} has no spelling a semitone or two "
@@ -159,11 +165,8 @@ def transpose_tune(tune: str, semitones: int) -> str:
     """
     if not isinstance(semitones, int):
         raise TypeError(f"semitones must be an int, got {type(semitones).__name__}.")
-    first_key = next((_key_field(line[2:]) for line in tune.splitlines() if line.startswith("K:")), None)
-    if first_key is None:
-        raise ValueError("the tune has no K: field with a tonic and a mode, so there is no key to move it from.")
+    signature = key_signature(tune)
     fifths = (7 * semitones) % 12
-    signature = first_key[1]
     fifths = min((fifths, fifths - 12), key=lambda move: (abs(signature + move) > 6, abs(signature + move), -move))
     interval = _Interval(semitones, fifths)
     lines, in_body = [], False

@@ -27,6 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
+from labs.keys import staff_position
+
 COLLECTIONS = {"oneills1850": "O'Neill's Music of Ireland (1850)", "ryansMammoth": "Ryan's Mammoth Collection (1883)"}
 """music21 corpus folders this module can read, with their full names."""
 
@@ -164,9 +166,8 @@ def melody_shingles(tune: str, size: int = SHINGLE_NOTES) -> set[tuple[int, ...]
     """
     positions = []
     for name in note_names(tune):
-        letter = name.lstrip("^_=")[0]
-        octave = int(letter.islower()) + name.count("'") - name.count(",")
-        positions.append("CDEFGAB".index(letter.upper()) + 7 * octave)
+        letter_and_octave = name.lstrip("^_=")
+        positions.append(staff_position(letter_and_octave[0], letter_and_octave[1:]))
     steps = [after - before for before, after in zip(positions, positions[1:])]
     return {tuple(steps[start:start + size - 1]) for start in range(len(steps) - size + 2)}
 
