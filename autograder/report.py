@@ -131,7 +131,7 @@ def _graded_cells(notebook: dict) -> dict[str, dict]:
     return cells
 
 
-def answer_cells(notebook: dict) -> dict[str, str]:
+def answer_sources(notebook: dict) -> dict[str, str]:
     """Grade id -> source of every code answer cell of a notebook read as plain JSON (what the similarity check compares)."""
     return {cell["metadata"]["nbgrader"]["grade_id"]: _cell_text(cell) for cell in notebook.get("cells", [])
             if cell.get("cell_type") == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")
@@ -163,7 +163,7 @@ def notebook_stats(out: Path, assignment: str, notebook: str, source: nbformat.N
         graded = load_autograded(out, student, assignment, notebook) if status in RAN else None
         cells = _graded_cells(graded) if graded else {}
         if graded and similarity_threshold is not None:
-            answers[student] = answer_cells(graded)
+            answers[student] = answer_sources(graded)
         tests = (entry or {}).get("tests") or {}
         for test in stats.tests:
             test.counted += 1

@@ -110,12 +110,12 @@ def _answers(folder: Path) -> dict[str, dict[str, str]]:
     """Student -> answer cells of every fixture notebook under ``folder`` that parses (read as the class report reads them)."""
     import json
 
-    from autograder.report import answer_cells
+    from autograder.report import answer_sources
 
     answers = {}
     for path in sorted(folder.glob(f"*/{fixtures.ASSIGNMENT}/{fixtures.NOTEBOOK}.ipynb")):
         try:
-            answers[path.parts[-3]] = answer_cells(json.loads(path.read_text(encoding="utf-8")))
+            answers[path.parts[-3]] = answer_sources(json.loads(path.read_text(encoding="utf-8")))
         except ValueError:
             continue
     return answers

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import nbformat
-
 import grading_fixtures as fixtures
 import synthetic_class
 from autograder.build import CODE_STUB
+from autograder.report import answer_sources
 from autograder.similarity import canonical_tokens, reference_of, similar_pairs, stub_of
 
 
@@ -17,11 +16,6 @@ def _fixture_cells() -> tuple[dict[str, str], dict[str, str]]:
     ids = [c.metadata.nbgrader.grade_id for c in answers]
     return ({i: stub_of(c.source, CODE_STUB) for i, c in zip(ids, answers)},
             {i: reference_of(c.source) for i, c in zip(ids, answers)})
-
-
-def _answer_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:
-    return {c.metadata.nbgrader.grade_id: c.source for c in notebook.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
 def test_canonical_tokens_ignore_names_comments_and_layout_but_not_structure():
@@ -35,12 +29,12 @@ def test_a_disguised_copy_is_flagged_and_the_stub_the_reference_and_honest_work_
     stub, reference = _fixture_cells()
     honest = {name: synthetic_class.ALTERNATIVES[name][index] for index, name in enumerate(fixtures.SOLUTIONS)}
     other = {name: synthetic_class.ALTERNATIVES[name][(index + 1) % 3] for index, name in enumerate(fixtures.SOLUTIONS)}
-    answers = {"blank1": _answer_cells(fixtures.blank()), "blank2": _answer_cells(fixtures.blank()),
-               "reference1": _answer_cells(fixtures.with_answers(fixtures.SOLUTIONS)),
-               "reference2": _answer_cells(fixtures.with_answers(fixtures.SOLUTIONS)),
-               "honest": _answer_cells(fixtures.with_answers(honest)),
-               "other": _answer_cells(fixtures.with_answers(other)),
-               "copier": _answer_cells(fixtures.with_answers({k: synthetic_class.disguise(v) for k, v in honest.items()}))}
+    answers = {"blank1": answer_sources(fixtures.blank()), "blank2": answer_sources(fixtures.blank()),
+               "reference1": answer_sources(fixtures.with_answers(fixtures.SOLUTIONS)),
+               "reference2": answer_sources(fixtures.with_answers(fixtures.SOLUTIONS)),
+               "honest": answer_sources(fixtures.with_answers(honest)),
+               "other": answer_sources(fixtures.with_answers(other)),
+               "copier": answer_sources(fixtures.with_answers({k: synthetic_class.disguise(v) for k, v in honest.items()}))}
 
     pairs = similar_pairs(answers, stub, reference, threshold=0.5)
 
