@@ -65,6 +65,8 @@ CALLER_PROCESSES = 32768
 IMAGE_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Seconds an engine may take to answer ``info`` or ``image inspect``.
 PROBE_SECONDS = 60
+#: Seconds a grader or a supervisor keeps trying to remove a kernel's container (:func:`remove`).
+REMOVAL_SECONDS = 180
 _PR_SET_PDEATHSIG = 1
 
 
@@ -224,13 +226,35 @@ def remove_command(engine: str, name: str) -> list[str]:
     return [engine, "rm", "--force", *(["--time", "0"] if is_podman(engine) else []), name]
 
 
-def remove(engine: str, name: str) -> None:
-    """Kill and remove the container ``name``; a container already gone, or an engine that hangs, is left as it is."""
+def exists_command(engine: str, name: str) -> list[str]:
+    """The command that exits 0 when the container ``name`` exists (in any state), another code when it does not."""
+    return [engine, "container", "inspect", "--format", "{{.Id}}", name]
+
+
+def _run_quietly(command: list[str]) -> int | None:
+    """Run an engine command without output; its exit code, or None when the engine gave no answer in time."""
     try:
-        subprocess.run(remove_command(engine, name), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=PROBE_SECONDS, check=False)
+        return subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=PROBE_SECONDS, check=False).returncode
     except subprocess.TimeoutExpired:
-        pass
+        return None
+
+
+def remove(engine: str, name: str, seconds: float = REMOVAL_SECONDS) -> bool:
+    """Kill and remove the container ``name``, trying again until it is gone; whether it is gone.
+
+    One ``rm`` is not always enough: a container that its ``run`` is still creating or
+    starting can refuse removal, and a loaded engine can hang. Gives up after ``seconds``
+    (an engine that hangs keeps each attempt to :data:`PROBE_SECONDS`).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        _run_quietly(remove_command(engine, name))
+        if _run_quietly(exists_command(engine, name)) not in (0, None):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1)
 
 
 def supervisor_command(engine: str, name: str, connection_file: Path | None = None) -> list[str]:
@@ -238,9 +262,12 @@ def supervisor_command(engine: str, name: str, connection_file: Path | None = No
 
     With ``connection_file`` (a TCP one) the supervisor also relays the kernel's
     ports over the engine's pipes (:func:`autograder.relay.run_host`).
+    The supervisor is told this process's id: it must be started by this process, and
+    ends at once, removing the container, when this process is already gone.
     """
     relay = ["--relay", str(connection_file)] if connection_file is not None else []
-    return [sys.executable, "-m", "autograder.container", "--engine", engine, "--name", name, *relay, "--"]
+    return [sys.executable, "-m", "autograder.container", "--engine", engine, "--name", name,
+            "--parent", str(os.getpid()), *relay, "--"]
 
 
 def build_command(engine: str, root: Path) -> list[str]:
@@ -292,17 +319,20 @@ def _stop_when_parent_dies(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def supervise(engine: str, name: str, command: list[str], connection_file: Path | None = None) -> int:
+def supervise(engine: str, name: str, command: list[str], connection_file: Path | None = None,
+              parent: int | None = None) -> int:
     """Run ``command`` (an ``ENGINE run``); remove container ``name`` when this process's parent dies or stops it.
 
-    The parent's death arrives as SIGTERM (:func:`_stop_when_parent_dies`). SIGINT is left
+    ``parent`` is the process id of the grader that started this one (default: the
+    current parent): when it has already ended, ``command`` never runs. The parent's
+    later death arrives as SIGTERM (:func:`_stop_when_parent_dies`). SIGINT is left
     to the engine, which passes it on to the kernel (an interrupt). With
     ``connection_file`` the kernel's ports are relayed over the engine's pipes. Returns the
     engine's exit code, or 128 plus the signal's number once the container is removed.
     """
     from autograder import relay
 
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stopped)
     signal.signal(signal.SIGINT, lambda signum, frame: None)
@@ -320,10 +350,11 @@ def supervise(engine: str, name: str, command: list[str], connection_file: Path 
     except _Stopped as stopped:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)
-        remove(engine, name)
+        remove(engine, name, seconds=0)
         if child is not None:
             child.kill()
             child.wait()
+        remove(engine, name)   # again, until gone: the engine may have been creating the container
         return 128 + stopped.args[0]
 
 
@@ -332,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.container", description=supervise.__doc__.splitlines()[0])
     parser.add_argument("--engine", required=True, help="the container engine's path")
     parser.add_argument("--name", required=True, help="the container's name")
+    parser.add_argument("--parent", type=int, default=None, metavar="PID",
+                        help="the grader's process id (default: this process's parent)")
     parser.add_argument("--relay", type=Path, default=None, metavar="CONNECTION_FILE",
                         help="relay the TCP ports of this kernel connection file over the engine's pipes")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- ENGINE run ARGUMENTS...")
@@ -339,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the engine's run command after --")
-    return supervise(args.engine, args.name, command, args.relay)
+    return supervise(args.engine, args.name, command, args.relay, args.parent)
 
 
 if __name__ == "__main__":

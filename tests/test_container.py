@@ -22,13 +22,16 @@ from labs_cli.cli import main as labs_main
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINER = Settings(cell_timeout=20, notebook_timeout=90, sandbox="container")
 #: A stand-in engine: logs each call's arguments to $FAKE_ENGINE_LOG, answers as $FAKE_ENGINE_MODE says.
+#: Its one container exists until it has been removed $FAKE_ENGINE_REMOVALS times (default once).
 FAKE_ENGINE = """#!/bin/sh
 echo "$@" >> "$FAKE_ENGINE_LOG"
+removals=$(grep -c '^rm ' "$FAKE_ENGINE_LOG")
 case "$1:$FAKE_ENGINE_MODE" in
   info:no-daemon) echo "Cannot connect to the Docker daemon. Is the docker daemon running?" >&2; exit 1;;
   info:desktop) echo " Operating System: Docker Desktop";;
   image:no-image) echo "Error: no such image" >&2; exit 1;;
   run:*) exec sleep 300;;
+  container:*) [ "$removals" -ge "${FAKE_ENGINE_REMOVALS:-1}" ] && { echo "Error: no such container" >&2; exit 1; };;
 esac
 exit 0
 """
@@ -205,22 +208,76 @@ def test_the_dockerfile_installs_the_package_and_ipykernel_on_python_slim_from_t
     assert ignored[1] == "*" and "!autograder/" in ignored and not any(".venv" in line and "!" in line for line in ignored)
 
 
+def _start_grader_and_supervisor(engine: str, name: str) -> tuple[subprocess.Popen, int]:
+    """A stand-in grader that starts the supervisor of container ``name`` and sleeps; returns it and the supervisor's id."""
+    grader = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\n"
+         "from autograder import container\n"
+         f"command = container.supervisor_command({engine!r}, {name!r}) + [{engine!r}, 'run', '--rm', 'image']\n"
+         "print(subprocess.Popen(command).pid, flush=True)\ntime.sleep(300)"], stdout=subprocess.PIPE, text=True)
+    return grader, int(grader.stdout.readline())
+
+
+def _wait_for_exit(pid: int, seconds: float) -> None:
+    """Wait until process ``pid`` (not this process's child) has ended, or fail the test."""
+    def ended() -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+        except FileNotFoundError:
+            return True
+    _wait_until(ended, seconds, f"process {pid} ending")
+
+
 def test_the_supervisor_removes_its_container_when_the_grader_dies(tmp_path, monkeypatch):
     log = _fake_engine(tmp_path, monkeypatch, "ok")
-    engine = shutil.which("podman")
-    supervisor = container.supervisor_command(engine, "labs-grade-orphan") + [engine, "run", "--rm", "image"]
-    grader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
-                               f"subprocess.Popen({supervisor!r})\ntime.sleep(300)"])
+    grader, supervisor = _start_grader_and_supervisor(shutil.which("podman"), "labs-grade-orphan")
     try:
-        while "run --rm image" not in (log.read_text() if log.exists() else ""):
-            time.sleep(0.1)
+        _wait_until(lambda: "run --rm image" in (log.read_text() if log.exists() else ""), 60, "the engine's run")
         grader.kill()
         grader.wait()
-        while "rm --force --time 0 labs-grade-orphan" not in log.read_text():
-            time.sleep(0.1)
+        _wait_for_exit(supervisor, 60)
+        assert "rm --force --time 0 labs-grade-orphan" in log.read_text()
     finally:
         grader.kill()
         grader.wait()
+
+
+def test_a_container_that_refuses_its_first_removal_is_removed_again_until_gone(tmp_path, monkeypatch):
+    log = _fake_engine(tmp_path, monkeypatch, "ok")
+    monkeypatch.setenv("FAKE_ENGINE_REMOVALS", "3")
+    grader, supervisor = _start_grader_and_supervisor(shutil.which("podman"), "labs-grade-busy")
+    try:
+        _wait_until(lambda: "run --rm image" in (log.read_text() if log.exists() else ""), 60, "the engine's run")
+        grader.kill()
+        grader.wait()
+        _wait_for_exit(supervisor, 60)
+        calls = log.read_text().splitlines()
+        assert [call.split()[0] for call in calls[calls.index("run --rm image") + 1:]] == ["rm", "container"] * 3
+    finally:
+        grader.kill()
+        grader.wait()
+
+
+def test_removal_gives_up_after_its_time_and_says_the_container_is_still_there(tmp_path, monkeypatch):
+    log = _fake_engine(tmp_path, monkeypatch, "ok")
+    monkeypatch.setenv("FAKE_ENGINE_REMOVALS", "1000")
+    assert container.remove(shutil.which("podman"), "labs-grade-stuck", seconds=0) is False
+    assert [call.split()[0] for call in log.read_text().splitlines()] == ["rm", "container"]
+    monkeypatch.setenv("FAKE_ENGINE_REMOVALS", "1")
+    assert container.remove(shutil.which("podman"), "labs-grade-stuck", seconds=0) is True
+
+
+def test_a_supervisor_whose_grader_is_already_gone_never_starts_the_container(tmp_path, monkeypatch):
+    log = _fake_engine(tmp_path, monkeypatch, "ok")
+    engine = shutil.which("podman")
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    command = container.supervisor_command(engine, "labs-grade-late") + [engine, "run", "--rm", "image"]
+    command[command.index("--parent") + 1] = str(ended.pid)
+    completed = subprocess.run(command, timeout=120)
+    verbs = [call.split()[0] for call in log.read_text().splitlines()]
+    assert completed.returncode == 128 + signal.SIGTERM
+    assert "run" not in verbs and verbs[:2] == ["rm", "container"]
 
 
 # --- real kernels in Podman, with the host's root file system ------------------------------------
