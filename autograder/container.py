@@ -106,10 +106,11 @@ def _last_line(completed: subprocess.CompletedProcess) -> str:
 
 
 def _probe(command: list[str]) -> subprocess.CompletedProcess:
+    """Run an engine command, output captured; an engine with no answer in time gives returncode None."""
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=PROBE_SECONDS)
     except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(command, 1, "", f"no answer within {PROBE_SECONDS} s")
+        return subprocess.CompletedProcess(command, None, "", f"no answer within {PROBE_SECONDS} s")
 
 
 def container_problem() -> str | None:
@@ -231,15 +232,6 @@ def exists_command(engine: str, name: str) -> list[str]:
     return [engine, "container", "inspect", "--format", "{{.Id}}", name]
 
 
-def _run_quietly(command: list[str]) -> int | None:
-    """Run an engine command without output; its exit code, or None when the engine gave no answer in time."""
-    try:
-        return subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=PROBE_SECONDS, check=False).returncode
-    except subprocess.TimeoutExpired:
-        return None
-
-
 def remove(engine: str, name: str, seconds: float = REMOVAL_SECONDS) -> bool:
     """Kill and remove the container ``name``, trying again until it is gone; whether it is gone.
 
@@ -249,8 +241,8 @@ def remove(engine: str, name: str, seconds: float = REMOVAL_SECONDS) -> bool:
     """
     deadline = time.monotonic() + seconds
     while True:
-        _run_quietly(remove_command(engine, name))
-        if _run_quietly(exists_command(engine, name)) not in (0, None):
+        _probe(remove_command(engine, name))
+        if _probe(exists_command(engine, name)).returncode not in (0, None):
             return True
         if time.monotonic() >= deadline:
             return False
