@@ -208,14 +208,24 @@ def test_the_dockerfile_installs_the_package_and_ipykernel_on_python_slim_from_t
     assert ignored[1] == "*" and "!autograder/" in ignored and not any(".venv" in line and "!" in line for line in ignored)
 
 
-def _start_grader_and_supervisor(engine: str, name: str) -> tuple[subprocess.Popen, int]:
-    """A stand-in grader that starts the supervisor of container ``name`` and sleeps; returns it and the supervisor's id."""
+def _engine_calls_after_killing_the_grader(engine: str, name: str, log: Path) -> list[str]:
+    """Start a stand-in grader whose supervisor runs container ``name``, kill the grader once the engine's
+    ``run`` is logged, wait for the supervisor to end; return the engine's calls from ``log``."""
     grader = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys, time\n"
          "from autograder import container\n"
          f"command = container.supervisor_command({engine!r}, {name!r}) + [{engine!r}, 'run', '--rm', 'image']\n"
          "print(subprocess.Popen(command).pid, flush=True)\ntime.sleep(300)"], stdout=subprocess.PIPE, text=True)
-    return grader, int(grader.stdout.readline())
+    try:
+        supervisor = int(grader.stdout.readline())
+        _wait_until(lambda: "run --rm image" in (log.read_text() if log.exists() else ""), 60, "the engine's run")
+        grader.kill()
+        grader.wait()
+        _wait_for_exit(supervisor, 60)
+        return log.read_text().splitlines()
+    finally:
+        grader.kill()
+        grader.wait()
 
 
 def _wait_for_exit(pid: int, seconds: float) -> None:
@@ -230,32 +240,15 @@ def _wait_for_exit(pid: int, seconds: float) -> None:
 
 def test_the_supervisor_removes_its_container_when_the_grader_dies(tmp_path, monkeypatch):
     log = _fake_engine(tmp_path, monkeypatch, "ok")
-    grader, supervisor = _start_grader_and_supervisor(shutil.which("podman"), "labs-grade-orphan")
-    try:
-        _wait_until(lambda: "run --rm image" in (log.read_text() if log.exists() else ""), 60, "the engine's run")
-        grader.kill()
-        grader.wait()
-        _wait_for_exit(supervisor, 60)
-        assert "rm --force --time 0 labs-grade-orphan" in log.read_text()
-    finally:
-        grader.kill()
-        grader.wait()
+    calls = _engine_calls_after_killing_the_grader(shutil.which("podman"), "labs-grade-orphan", log)
+    assert "rm --force --time 0 labs-grade-orphan" in calls
 
 
 def test_a_container_that_refuses_its_first_removal_is_removed_again_until_gone(tmp_path, monkeypatch):
     log = _fake_engine(tmp_path, monkeypatch, "ok")
     monkeypatch.setenv("FAKE_ENGINE_REMOVALS", "3")
-    grader, supervisor = _start_grader_and_supervisor(shutil.which("podman"), "labs-grade-busy")
-    try:
-        _wait_until(lambda: "run --rm image" in (log.read_text() if log.exists() else ""), 60, "the engine's run")
-        grader.kill()
-        grader.wait()
-        _wait_for_exit(supervisor, 60)
-        calls = log.read_text().splitlines()
-        assert [call.split()[0] for call in calls[calls.index("run --rm image") + 1:]] == ["rm", "container"] * 3
-    finally:
-        grader.kill()
-        grader.wait()
+    calls = _engine_calls_after_killing_the_grader(shutil.which("podman"), "labs-grade-busy", log)
+    assert [call.split()[0] for call in calls[calls.index("run --rm image") + 1:]] == ["rm", "container"] * 3
 
 
 def test_removal_gives_up_after_its_time_and_says_the_container_is_still_there(tmp_path, monkeypatch):
