@@ -104,7 +104,9 @@ class _Interval:
         self.steps = min((letters + 7 * turn for turn in range(-2, 2)), key=lambda steps: abs(steps - semitones * 7 / 12))
 
     def key(self, value: str) -> str:
-        """A ``K:`` value moved by this interval (the mode and anything after it kept)."""
+        """A ``K:`` value moved by this interval (the mode and anything after it kept); unreadable values unchanged."""
+        if _key_field(value) is None:
+            return value
         match = _KEY.match(value)
         tonic = _name_fifths(match.group(2), match.group(3)) + self.fifths
         return match.group(1) + _tonic_name(tonic) + match.group(4) + match.group(5) + match.group(6)
@@ -143,7 +145,7 @@ def _transpose_body_line(line: str, interval: _Interval) -> str:
             return '"' + interval.chord(match.group("quoted")[1:-1]) + '"'
         if match.group("inline") is not None and match.group("inline").startswith("[K:"):
             field = match.group("inline")[3:-1]
-            return "[K:" + (interval.key(field) if _key_field(field) else field) + "]"
+            return "[K:" + interval.key(field) + "]"
         if match.group("plus") is not None:
             content = match.group("plus")[1:-1]
             if _OLD_CHORD.fullmatch(content) and set(content) != {"f"}:
@@ -174,8 +176,7 @@ def transpose_tune(tune: str, semitones: int) -> str:
         field = _FIELD_LINE.match(line)
         if field is not None:
             if field.group(1) == "K":
-                value = field.group(2)
-                line = "K:" + (interval.key(value) if _key_field(value) else value)
+                line = "K:" + interval.key(field.group(2))
                 in_body = True
             lines.append(line)
             continue
