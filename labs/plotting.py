@@ -6,6 +6,7 @@ their domain modules. Nothing here changes matplotlib's global settings.
 
 from __future__ import annotations
 
+import io
 from typing import Sequence
 
 import numpy as np
@@ -55,10 +56,16 @@ class LivePlot:
             self._draw()
 
     def figure(self):
-        """Return a matplotlib figure of the curve so far."""
-        import matplotlib.pyplot as plt
+        """Return a matplotlib figure of the curve so far, outside pyplot's list of open figures.
 
-        figure, axis = plt.subplots(figsize=(7, 3.5))
+        Jupyter's inline backend keeps every pyplot figure made during a cell until the cell
+        ends, even a closed one (about 2 MB each), so a curve redrawn hundreds of times in one
+        training cell would hold hundreds of them; a figure pyplot never saw is freed at once.
+        """
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(7, 3.5))
+        axis = figure.add_subplot()
         steps = np.arange(1, len(self.values) + 1)
         axis.plot(steps, self.values, color="tab:blue", alpha=0.4 if self.smoothing else 1.0, label="raw")
         if self.smoothing and self.values:
@@ -70,15 +77,15 @@ class LivePlot:
         return figure
 
     def _draw(self) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import display
+        from IPython.display import Image, display
 
-        figure = self.figure()
+        buffer = io.BytesIO()
+        self.figure().savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        picture = Image(data=buffer.getvalue(), format="png")
         if self._handle is None:
-            self._handle = display(figure, display_id=True)
+            self._handle = display(picture, display_id=True)
         else:
-            self._handle.update(figure)
-        plt.close(figure)
+            self._handle.update(picture)
 
     def show(self) -> None:
         """Draw the final curve."""

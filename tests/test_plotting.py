@@ -32,6 +32,31 @@ def test_live_plot_records_values_and_draws_a_figure():
     assert list(figure.axes[0].lines[0].get_ydata()) == [3.0, 2.0, 1.0]
 
 
+def test_live_plot_redraws_as_png_pictures_and_leaves_no_pyplot_figure_open(monkeypatch):
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    shown = []
+
+    class Handle:
+        def update(self, picture):
+            shown.append(picture)
+
+    def display(picture, display_id=False):
+        shown.append(picture)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    open_before = plt.get_fignums()
+    plot = LivePlot(redraw_every=2)
+    for value in [3.0, 2.0, 1.0, 0.5]:
+        plot.update(value)
+    plot.show()
+    assert len(shown) == 3
+    assert all(isinstance(picture, IPython.display.Image) and picture.data.startswith(b"\x89PNG") for picture in shown)
+    assert plt.get_fignums() == open_before
+
+
 def test_image_grid_lays_out_every_image_with_its_title():
     figure = image_grid(np.zeros((5, 8, 8)), titles=list("abcde"), columns=3)
     titled = [axis.get_title() for axis in figure.axes if axis.get_title()]
