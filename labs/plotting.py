@@ -80,8 +80,9 @@ class LivePlot:
         from IPython.display import Image, display
 
         buffer = io.BytesIO()
-        self.figure().savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-        picture = Image(data=buffer.getvalue(), format="png")
+        # Drawn at twice the size it is shown, so that it stays sharp on high-resolution screens.
+        self.figure().savefig(buffer, format="png", dpi=200, bbox_inches="tight")
+        picture = Image(data=buffer.getvalue(), format="png", retina=True)
         if self._handle is None:
             self._handle = display(picture, display_id=True)
         else:
