@@ -28,9 +28,10 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
 class LivePlot:
     """A training curve that redraws in place in Jupyter and Colab.
 
-    Call :meth:`update` with the new value every step; the figure refreshes at most
-    every ``redraw_every`` calls (drawing is slower than a small training step).
-    Outside a notebook (headless runs) it only records the values until :meth:`show`.
+    Call :meth:`update` with the new value every step; the picture refreshes at most
+    every ``redraw_every`` calls (drawing is slower than a small training step). It is a
+    PNG, so that Jupyter keeps no figure per redraw. Outside IPython there is nowhere to
+    show it: IPython's ``display`` prints a one-line placeholder instead.
     """
 
     def __init__(
