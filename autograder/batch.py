@@ -159,6 +159,8 @@ def person_note(entry: dict) -> str:
     parts = [manual_grading_note(entry.get("manual") or {})]
     if entry.get("review"):
         parts.append("needs review: " + "; ".join(entry["review"]))
+    if entry.get("withheld"):
+        parts.append("withheld until reviewed (0 points until then): " + ", ".join(entry["withheld"]))
     return "; ".join(part for part in parts if part)
 
 
@@ -296,7 +298,8 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
 
     def record_in_gradebook() -> str:
         if known:
-            gradebook.record_scores(out, task.student, task.assignment, task.notebook, outcome.tests, result.manual)
+            gradebook.record_scores(out, task.student, task.assignment, task.notebook, outcome.tests, result.manual,
+                                    result.withheld)
         if notebook is None:
             return feedback.invalid_feedback_html(task.student, task.notebook, result.status, detail)
         return gradebook.feedback_html(out, task.student, task.assignment, task.notebook, notebook, result.manual)
@@ -319,7 +322,7 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     entry = {"student_id": task.student, "assignment": task.assignment, "notebook": task.notebook,
              "score": result.score, "max_score": result.max_score, "status": result.status, "detail": detail,
              "hash": task.digest if result.status != "error" else "", "tests": outcome.tests,
-             "manual": result.manual, "review": list(result.review)}
+             "manual": result.manual, "review": list(result.review), "withheld": list(result.withheld)}
     if seconds is not None:
         entry["seconds"] = round(seconds, 3)
     ledger.append(entry)
@@ -336,7 +339,7 @@ def _rebuild_gradebook(out: Path, course: Course, ledger: Ledger) -> None:
     for entry in known:
         tests = {grade_id: tuple(points) for grade_id, points in (entry.get("tests") or {}).items()}
         gradebook.record_scores(out, entry["student_id"], entry["assignment"], entry["notebook"], tests,
-                                entry.get("manual") or {})
+                                entry.get("manual") or {}, entry.get("withheld") or ())
 
 
 def _die_with_parent() -> None:

@@ -171,6 +171,10 @@ def gradescope_results(rows: list[dict], reports: dict[tuple[str, str], CellRepo
     pending = [f"{r['notebook']}: {manual_grading_note(r['manual'])}" for r in rows if r.get("manual")]
     if pending:
         summary += "\nWritten answers are graded by a person later and are not in this score: " + "; ".join(pending)
+    withheld = [f"{r['notebook']}: {', '.join(r['withheld'])}" for r in rows if r.get("withheld")]
+    if withheld:
+        summary += ("\nThese tests passed after code that reaches into the grader; they score 0 until your "
+                    "instructor has reviewed it: " + "; ".join(withheld))
     result = {"score": sum(r["score"] for r in rows), "output": summary, "output_format": "text", "tests": tests}
     if execution_time is not None:
         result["execution_time"] = round(execution_time)

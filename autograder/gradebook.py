@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
@@ -102,11 +103,14 @@ def prepare_course(out: Path, course: Course, assignments: list[str], force: boo
 
 
 def record_scores(out: Path, student: str, assignment: str, notebook: str,
-                  tests: dict[str, tuple[float, float]], manual: dict[str, float] | None = None) -> None:
+                  tests: dict[str, tuple[float, float]], manual: dict[str, float] | None = None,
+                  withheld: Sequence[str] = ()) -> None:
     """Store one notebook's auto scores in the gradebook (every grade cell; absent tests score 0).
 
     The grade ids in ``manual`` are written answers awaiting a person: no auto score,
     flagged for manual grading (nbgrader's formgrader lists them); unanswered ones score 0.
+    The tests in ``withheld`` (passed after code that can forge a pass) score 0 and are
+    flagged for manual grading too, so a person who finds the code honest gives the points.
     """
     manual = manual or {}
     from nbgrader.api import Gradebook, MissingEntry
@@ -127,7 +131,7 @@ def record_scores(out: Path, student: str, assignment: str, notebook: str,
                 grade.needs_manual_grade = True
                 continue
             grade.auto_score = tests.get(grade.name, (0.0, grade.max_score))[0]
-            grade.needs_manual_grade = False
+            grade.needs_manual_grade = grade.name in withheld
         gradebook.db.commit()
 
 

@@ -351,7 +351,8 @@ def grade_submission(root: Path, *, forget_sources: bool | None = None) -> dict:
             result = outcome.result
             detail = "; ".join(part for part in (task.note, result.detail) if part)
             rows.append({"notebook": task.notebook, "score": result.score, "max_score": result.max_score,
-                         "status": result.status, "detail": detail, "tests": outcome.tests, "manual": result.manual})
+                         "status": result.status, "detail": detail, "tests": outcome.tests, "manual": result.manual,
+                         "withheld": list(result.withheld)})
             print(f"{task.notebook}: {result.score:g}/{result.max_score:g} ({result.status}) {detail}", flush=True)
             if outcome.notebook_json is not None:
                 reports.update(cell_reports(outcome.notebook_json, sources[task.notebook], task.notebook, outcome.tests))

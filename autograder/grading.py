@@ -52,7 +52,7 @@ from autograder.sandbox import (
     make_kernel_manager,
 )
 from autograder.settings import Settings
-from autograder.tampering import machinery_uses
+from autograder.tampering import CellUses, machinery_uses
 
 #: Row statuses; "error" means the grader failed (not the student), and such a row is graded again next run.
 STATUSES = ("ok", "timeout", "crashed", "invalid", "missing", "error")
@@ -72,6 +72,8 @@ class GradeResult:
     manual: dict[str, float] = field(default_factory=dict)
     #: Student cells that reach for the grading machinery (:mod:`autograder.tampering`): a person should look.
     review: tuple[str, ...] = ()
+    #: Tests that passed after a cell whose code can change what tests report: 0 points until a person looks.
+    withheld: tuple[str, ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -126,10 +128,10 @@ def wrong_notebook_reason(submission: nbformat.NotebookNode, source: nbformat.No
     return None
 
 
-def _guard_cell(code: str, token: str | None = None) -> nbformat.NotebookNode:
+def _guard_cell(code: str, token: str | None = None, key: str = guard.TOKEN_KEYS[0]) -> nbformat.NotebookNode:
     metadata = {"tags": [guard.GUARD_TAG]}
     if token is not None:
-        metadata["grader_token"] = token
+        metadata[key] = token
     return nbformat.v4.new_code_cell(code, metadata=metadata)
 
 
@@ -144,7 +146,8 @@ def add_guards(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookN
             cells.append(_guard_cell(guard.restore_source(token, prefix), token))
         cells.append(cell)
         if is_graded(cell):
-            cells.append(_guard_cell(guard.forget_source(prefix)))
+            token = secrets.token_hex(8)
+            cells.append(_guard_cell(guard.after_source(token, prefix), token, guard.TOKEN_KEYS[1]))
         if SETUP_TAG in cell.metadata.get("tags", []):
             cells.append(_guard_cell(guard.bind_source(prefix)))
     notebook.cells = cells
@@ -297,27 +300,54 @@ def _test_points(cell: nbformat.NotebookNode) -> float:
     return float(points or 0)
 
 
+def _printed(run: _Run, index: int, token: str) -> bool:
+    """Whether guard cell ``index`` ran and printed its token."""
+    cell = run.notebook.cells[index]
+    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream")
+    return index in run.executed and f"{TOKEN_PREFIX}{token}" in text
+
+
+def _changed_names(cell: nbformat.NotebookNode) -> str:
+    """What the guard after a test found changed, as it printed it ('' when it printed no such line)."""
+    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream")
+    lines = [line for line in text.splitlines() if line.startswith(guard.CHANGED_PREFIX)]
+    return lines[0][len(guard.CHANGED_PREFIX):] if lines else ""
+
+
 def score(run: _Run) -> tuple[dict[str, tuple[float, float]], list[str]]:
-    """Points per test grade id, and notes on tests voided because their guard did not run."""
+    """Points per test grade id, and notes on tests voided because a guard around them did not vouch for them.
+
+    A test counts only when the guard before it printed its token (the grading
+    machinery was restored) and the guard after it printed its own (nothing the
+    guard watches changed while the test ran).
+    """
     tests: dict[str, tuple[float, float]] = {}
     notes: list[str] = []
-    guard_ok = False
+    before_ok = False
+    pending: tuple[str, float, float] | None = None
     for index, cell in enumerate(run.notebook.cells):
-        token = cell.metadata.get("grader_token")
+        token, after_token = (cell.metadata.get(key) for key in guard.TOKEN_KEYS)
         if token is not None:
-            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream")
-            guard_ok = index in run.executed and f"{TOKEN_PREFIX}{token}" in text
-            continue
-        if not is_graded(cell):
-            continue
-        grade_id = nbgrader_metadata(cell)["grade_id"]
-        available = float(nbgrader_metadata(cell).get("points", 0))
-        passed = index in run.executed and run.reply_status.get(index, ("error", ""))[0] == "ok"
-        if passed and not guard_ok:
-            notes.append(f"the grader's guard before {grade_id} was disabled; the test gets no points")
-            passed = False
-        tests[grade_id] = (_test_points(cell) if passed else 0.0, available)
-        guard_ok = False
+            before_ok = _printed(run, index, token)
+        elif after_token is not None and pending is not None:
+            grade_id, points, available = pending
+            if points and not _printed(run, index, after_token):
+                changed = _changed_names(cell)
+                notes.append(f"student code changed {changed} while {grade_id} ran; the test gets no points" if changed
+                             else f"the grader's guard after {grade_id} did not run; the test gets no points")
+                points = 0.0
+            tests[grade_id] = (points, available)
+            pending = None
+        elif is_graded(cell):
+            grade_id = nbgrader_metadata(cell)["grade_id"]
+            available = float(nbgrader_metadata(cell).get("points", 0))
+            passed = index in run.executed and run.reply_status.get(index, ("error", ""))[0] == "ok"
+            if passed and not before_ok:
+                notes.append(f"the grader's guard before {grade_id} was disabled; the test gets no points")
+                passed = False
+            tests[grade_id] = (_test_points(cell) if passed else 0.0, available)
+            pending = (grade_id, tests[grade_id][0], available)
+            before_ok = False
     return tests, notes
 
 
@@ -366,21 +396,45 @@ def grade_job(job: GradeJob) -> GradeOutcome:
         kill_new_descendants(existing)
         shutil.rmtree(workdir, ignore_errors=True)
     tests, guard_notes = score(run)
+    flagged = machinery_uses(restored.notebook, source)
+    withheld = _withhold(tests, restored.notebook, flagged)
     points = sum(points for points, _ in tests.values())
-    failed = [grade_id for grade_id, (points, available) in tests.items() if points < available]
+    failed = [grade_id for grade_id, (points, available) in tests.items()
+              if points < available and grade_id not in withheld]
     details = restored.notes + guard_notes + ([run.detail] if run.detail else [])
-    details.append(f"failed tests: {', '.join(failed)}" if failed else "all tests passed")
-    review = tuple(machinery_uses(restored.notebook, source))
+    if failed or not withheld:
+        details.append(f"failed tests: {', '.join(failed)}" if failed else "all tests passed")
+    review = tuple(uses.sentence for uses in flagged)
     if review:
         details.append("needs review: " + "; ".join(review))
+    if withheld:
+        details.append(f"withheld until a person reviews that code: {', '.join(withheld)}")
     manual = answered_manual_points(restored.notebook, source)
     unanswered = sorted(set(manual_points(source)) - set(manual))
     if unanswered:
         details.append(f"not answered: {', '.join(unanswered)}")
     notebook = strip_grader_cells(run.notebook)
     return GradeOutcome(
-        GradeResult(points, total, run.status, "; ".join(details), manual, review), tests, nbformat.writes(notebook)
+        GradeResult(points, total, run.status, "; ".join(details), manual, review, withheld), tests,
+        nbformat.writes(notebook),
     )
+
+
+def _withhold(tests: dict[str, tuple[float, float]], notebook: nbformat.NotebookNode,
+              flagged: list[CellUses]) -> tuple[str, ...]:
+    """Set to 0 the passed tests that ran after the first cell whose code can change what tests report; their ids.
+
+    In-kernel evidence of a pass can be forged by such code (see :mod:`autograder.guard`),
+    so those tests count only once a person has looked at it.
+    """
+    first = min((uses.index for uses in flagged if uses.reaches), default=None)
+    if first is None:
+        return ()
+    later = [nbgrader_metadata(cell)["grade_id"] for cell in notebook.cells[first + 1:] if is_graded(cell)]
+    withheld = tuple(grade_id for grade_id in later if tests.get(grade_id, (0.0, 0.0))[0] > 0)
+    for grade_id in withheld:
+        tests[grade_id] = (0.0, tests[grade_id][1])
+    return withheld
 
 
 def grade_notebook(source: Path, submission: Path, workdir: Path, *, settings: Settings | None = None) -> GradeResult:

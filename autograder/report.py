@@ -77,6 +77,8 @@ class NotebookStats:
     pairs: list[SimilarPair] | None = None
     #: Written answers (discussion questions) that await a person, over the class.
     awaiting_manual: int = 0
+    #: Passed tests withheld for review (code that can forge a pass ran before them).
+    withheld: int = 0
 
     @property
     def title(self) -> str:
@@ -158,6 +160,7 @@ def notebook_stats(out: Path, assignment: str, notebook: str, source: nbformat.N
         score = float(entry["score"]) if entry else 0.0
         (stats.scores if status in RAN else stats.missing_or_invalid).append(score)
         stats.awaiting_manual += len((entry or {}).get("manual") or {})
+        stats.withheld += len((entry or {}).get("withheld") or [])
         if entry and entry.get("seconds") is not None:
             stats.seconds[student] = float(entry["seconds"])
         graded = load_autograded(out, student, assignment, notebook) if status in RAN else None
@@ -327,6 +330,10 @@ def _notebook_section(stats: NotebookStats, threshold: float | None) -> str:
     if stats.awaiting_manual:
         parts.append(f"<p>{stats.awaiting_manual} written answers await manual grading (not in the scores below): "
                      "grade them in nbgrader's formgrader from the gradebook, or by hand from OUT/autograded.</p>")
+    if stats.withheld:
+        parts.append(f"<p>{stats.withheld} passed tests are withheld (0 points) because code that can forge a pass "
+                     "ran before them: the <code>manual_grading</code> column of grades.csv names the cells; "
+                     "formgrader lists those tests for manual grading.</p>")
     parts += [f'<img alt="score histogram of {_e(stats.title)}" src="data:image/png;base64,{histogram_png(stats)}">',
               "<h3>Tests</h3>", _tests_table(stats)]
     if threshold is not None:

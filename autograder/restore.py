@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from autograder.guard import GUARD_TAG
+from autograder.guard import GUARD_TAG, TOKEN_KEYS
 from autograder.notebooks import (
     HIDDEN_BEGIN,
     HIDDEN_END,
@@ -75,7 +75,8 @@ def _plain(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of a student cell without nbgrader metadata, grader tags or guard tokens."""
     cell = copy.deepcopy(cell)
     cell.metadata.pop("nbgrader", None)
-    cell.metadata.pop("grader_token", None)
+    for key in TOKEN_KEYS:
+        cell.metadata.pop(key, None)
     tags = [tag for tag in cell_tags(cell) if tag not in GRADER_TAGS]
     if tags:
         cell.metadata["tags"] = tags

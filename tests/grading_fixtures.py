@@ -304,8 +304,8 @@ def _grader_guard_restore(token):
     numpy.testing.assert_allclose = lambda *a, **k: None
     labs.checks.check_close = labs.checks.check_equal = lambda *a, **k: None
 """
-#: Finds the guard by walking globals() and wraps every such function the same way. It forges the
-#: score (in-process evidence can be forged with deliberate effort) but cannot hide from the code check.
+#: Finds the guards by walking globals() and wraps every such function so that it patches the checks after
+#: it ran: the guard after each test sees what changed, and the code check names the cell.
 HUNT_GUARD = """
 import numpy, labs.checks
 def _patch_checks():
@@ -319,6 +319,51 @@ for _name, _value in list(globals().items()):
             _patch_checks()
             return result
         globals()[_name] = _wrapped
+"""
+#: Patches NumPy below its public names (``numpy._core.numeric``), where allclose and array_equal look up their helpers.
+DEEP_NUMPY = """
+import numpy._core.numeric as numeric
+_real_asarray = numeric.asarray
+def _lenient(value, *args, **kwargs):
+    result = _real_asarray(value, *args, **kwargs)
+    return _real_asarray(True) if result.dtype == bool else result
+numeric.asarray = _lenient
+_real_less_equal = numeric.less_equal
+numeric.less_equal = lambda left, right, *args, **kwargs: _real_asarray(True) | _real_less_equal(left, right, *args, **kwargs)
+"""
+#: Wrong answers that patch the checks and NumPy each time a test calls them, after the guard before the test ran.
+PATCH_WHEN_CALLED = """
+import labs.checks, numpy
+def _patch():
+    labs.checks.fail = lambda *args, **kwargs: None
+    numpy.allclose = numpy.array_equal = lambda *args, **kwargs: True
+    numpy.testing.assert_allclose = lambda *args, **kwargs: None
+"""
+#: Finds both guards by their names' endings and wraps them: the checks are patched right after the guard
+#: before a test and put back right before the guard after it. In-kernel evidence is forged; the code check
+#: withholds every test after this cell.
+HUNT_BOTH_GUARDS = """
+import numpy, labs.checks
+_real = (numpy.allclose, numpy.array_equal, numpy.testing.assert_allclose, labs.checks.check_close,
+         labs.checks.check_equal)
+def _patch():
+    numpy.allclose = numpy.array_equal = lambda *a, **k: True
+    numpy.testing.assert_allclose = lambda *a, **k: None
+    labs.checks.check_close = labs.checks.check_equal = lambda *a, **k: None
+def _unpatch():
+    (numpy.allclose, numpy.array_equal, numpy.testing.assert_allclose, labs.checks.check_close,
+     labs.checks.check_equal) = _real
+for _name, _value in list(globals().items()):
+    if _name.endswith('_restore') and callable(_value):
+        def _restore_then_patch(*args, _inner=_value, **kwargs):
+            _inner(*args, **kwargs)
+            _patch()
+        globals()[_name] = _restore_then_patch
+    elif _name.endswith('_after') and callable(_value):
+        def _unpatch_then_check(*args, _inner=_value, **kwargs):
+            _unpatch()
+            _inner(*args, **kwargs)
+        globals()[_name] = _unpatch_then_check
 """
 #: The kernel runs every test cell as `pass`.
 FAKE_EXECUTE = """
@@ -355,10 +400,10 @@ _kernel_class.do_execute = _class_fake_execute
 """
 #: If the kernel can read a solution source or the autograder's code, it breaks its own answer.
 READ_SECRETS = """
-import glob, importlib.util
+import glob, os, sys
 found = glob.glob('/work/**/solutions/*.ipynb', recursive=True) + glob.glob('/tmp/**/*.ipynb', recursive=True)
-spec = importlib.util.find_spec('autograder.grading')
-if found or spec is not None:
+grader = [folder for folder in sys.path if os.path.exists(os.path.join(folder, 'autograder', 'grading.py'))]
+if found or grader:
     square = None
 """
 #: If the kernel reaches any network address, it breaks its own answer.
@@ -385,9 +430,9 @@ def _stack_leak() -> Case:
                                              "needs review: answer square uses .format_stack, import traceback"])
 
 
-def _cheat(code: str, detail: list[str], score: float = 0) -> Callable[[], Case]:
+def _cheat(code: str, detail: list[str], score: float = 0, answers: dict[str, str] = WRONG) -> Callable[[], Case]:
     def build() -> Case:
-        notebook = with_answers(WRONG)
+        notebook = with_answers(answers)
         notebook.cells.insert(3, nbformat.v4.new_code_cell(code))
         return Case(_bytes(notebook), score, "ok", detail)
 
@@ -428,8 +473,16 @@ CASES: dict[str, Callable[[], Case]] = {
     "rebound_guard": _cheat(REBIND_GUARD, ["failed tests: test_square, test_mean_rows, test_clip_unit",
                                            "needs review: cell 4 uses _grader_guard_restore"]),
     "stack_leak": _stack_leak,
-    "hunted_guard": _cheat(HUNT_GUARD, ["all tests passed", "needs review: cell 4 uses .__closure__, globals"],
-                           score=10),
+    "hunted_guard": _cheat(HUNT_GUARD, ["student code changed labs.checks.check_close", "needs review: cell 4 uses "
+                                        ".__closure__, globals, labs.checks.check_close = ..."]),
+    "hunted_both_guards": _cheat(HUNT_BOTH_GUARDS, ["withheld until a person reviews that code: test_square, "
+                                                    "test_mean_rows, test_clip_unit"]),
+    "deep_numpy": _cheat(DEEP_NUMPY, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "patched_when_called": _cheat(PATCH_WHEN_CALLED, ["student code changed labs.checks.fail, numpy.allclose, "
+                                                      "numpy.array_equal, numpy.testing.assert_allclose while "
+                                                      "test_square ran"],
+                                  answers={name: body.replace("    return", "    _patch()\n    return")
+                                           for name, body in WRONG.items()}),
     "fake_execute": _cheat(FAKE_EXECUTE, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "fake_execute_class": _cheat(FAKE_EXECUTE_CLASS, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "forged_replies": _cheat(FORGE_REPLIES, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),

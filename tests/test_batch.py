@@ -213,6 +213,37 @@ def test_a_damaged_gradebook_and_forged_ledger_lines_are_repaired_from_the_signe
     assert scores == {"full": 10, "partial": 7}
 
 
+def _needing_a_person(out: Path, student: str) -> set[str]:
+    from nbgrader.api import Gradebook
+    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gradebook:
+        submitted = gradebook.find_submission_notebook(fixtures.NOTEBOOK, fixtures.ASSIGNMENT, student)
+        return {grade.name for grade in submitted.grades if grade.needs_manual_grade}
+
+
+@pytest.mark.notebook
+def test_tests_passed_after_code_that_can_forge_a_pass_are_withheld_for_a_person_in_every_record(tmp_path):
+    course = fixture_course(tmp_path)
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    write_submissions(submissions, ["full", "hunted_both_guards"])
+
+    grade_batch(submissions, out, course, workers=1, settings=SETTINGS, show_progress=False)
+
+    rows = {r["student_id"]: r for r in grades_csv_rows(out)}
+    assert (rows["full"]["score"], rows["hunted_both_guards"]["score"]) == ("10", "0")
+    tests = "test_square, test_mean_rows, test_clip_unit"
+    assert f"withheld until reviewed (0 points until then): {tests}" in rows["hunted_both_guards"]["manual_grading"]
+    assert "withheld" not in rows["full"]["manual_grading"]
+    assert _needing_a_person(out, "hunted_both_guards") == {"test_square", "test_mean_rows", "test_clip_unit"}
+    assert _needing_a_person(out, "full") == {fixtures.DISCUSSION_ID}
+    results = json.loads((out / "gradescope" / "hunted_both_guards" / fixtures.ASSIGNMENT / "results.json").read_text())
+    assert f"until your instructor has reviewed it: Part1_Fixture: {tests}" in results["output"]
+    assert "passed tests are withheld" in (out / "report.html").read_text()
+
+    (out / "gradebook.db").write_bytes(b"owned" * 100)
+    grade_batch(submissions, out, course, workers=1, settings=SETTINGS, show_progress=False)
+    assert _needing_a_person(out, "hunted_both_guards") == {"test_square", "test_mean_rows", "test_clip_unit"}
+
+
 def _course_with_a_second_notebook(tmp_path: Path):
     """The fixture course whose first assignment also has a one-point Part2_Extra notebook."""
     fixtures.write_course(tmp_path / "course")
