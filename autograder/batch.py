@@ -38,7 +38,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import feedback, gradebook, lms, report
+from autograder import feedback, gradebook, integrity, lms, report
 from autograder.grading import (
     GradeJob,
     GradeOutcome,
@@ -46,7 +46,13 @@ from autograder.grading import (
     grade_job,
     max_points,
 )
-from autograder.notebooks import manual_grading_note, parse_notebook, read_notebook, write_text_atomically
+from autograder.notebooks import (
+    manual_grading_note,
+    parse_notebook,
+    read_notebook,
+    replaced_atomically,
+    write_text_atomically,
+)
 from autograder.restore import grade_ids
 from autograder.sandbox import choose_isolation
 from autograder.settings import Settings
@@ -94,12 +100,18 @@ def _ledger_key(path: Path) -> bytes:
             return key
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(LEDGER_KEY_BYTES)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(key)
+    _write_private(path, key)
     return key
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file at ``path`` readable by its owner only (an old file or link is removed first)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(data)
 
 
 class Ledger:
@@ -117,8 +129,10 @@ class Ledger:
         self.key = _ledger_key(path.with_name("ledger.key"))
         self.latest: dict[tuple[str, str, str], dict] = {}
         self.rejected = 0
+        #: What the file holds as far as this grader knows: what it read, then each line it appended.
+        self._expected = path.read_bytes() if path.exists() else b""
         if path.exists():
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            for line in self._expected.decode("utf-8", errors="replace").splitlines():
                 if not line.strip():
                     continue
                 try:
@@ -140,13 +154,30 @@ class Ledger:
         entry = json.loads(json.dumps(entry))
         entry["signature"] = self._signature(entry)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(entry, sort_keys=True) + "\n"
         with open(self.path, "a", encoding="utf-8") as stream:
             if stream.tell() > 0 and not self._ends_with_newline():
                 stream.write("\n")
-            stream.write(json.dumps(entry, sort_keys=True) + "\n")
+            stream.write(line)
             stream.flush()
             os.fsync(stream.fileno())
+        if self._expected and not self._expected.endswith(b"\n"):
+            self._expected += b"\n"
+        self._expected += line.encode("utf-8")
         self.latest[(entry["student_id"], entry["assignment"], entry["notebook"])] = entry
+
+    def put_back(self) -> bool:
+        """Rewrite the file and its key from what this grader read and appended if either changed; say whether."""
+        key_path = self.path.with_name("ledger.key")
+        changed = False
+        if integrity.file_digest(key_path) != integrity.digest(self.key):
+            _write_private(key_path, self.key)
+            changed = True
+        if integrity.file_digest(self.path) != integrity.digest(self._expected):
+            with replaced_atomically(self.path) as temporary:
+                Path(temporary).write_bytes(self._expected)
+            changed = True
+        return changed
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as stream:
@@ -195,6 +226,8 @@ class _Task:
     job: GradeJob | None = None
     result: GradeResult | None = None
     note: str = ""
+    #: The submitted file graded (None for a missing or refused one).
+    path: Path | None = None
 
 
 def _recognised(data: bytes, assignment: str, course: Course, ids: dict[str, list[str]]) -> str | None:
@@ -274,7 +307,7 @@ def plan(folder: Path, course: Course, settings: Settings, secret_paths: list[st
             job = GradeJob(submission=data, source_text=source_text, notebook_name=notebook, other_notebooks=others,
                            settings=settings, secret_paths=secret_paths, scratch_root=str(scratch))
             tasks.append(_Task(student, assignment, notebook, content_hash(data, source_text, settings), job=job,
-                               note=note))
+                               note=note, path=chosen.path))
     return tasks
 
 
@@ -290,11 +323,15 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     feedback_path = out / "feedback" / task.student / task.assignment / f"{task.notebook}.html"
     known = (task.assignment, task.notebook) in course.sources
     notebook = None
+    files: dict[str, str] = {}
     if outcome.notebook_json is not None:
-        source = read_notebook(course.sources[(task.assignment, task.notebook)])
+        # The source as read before any kernel ran: it says which hidden tests to scrub from the feedback.
+        source = parse_notebook(task.job.source_text)
         notebook = feedback.scrub_hidden_tests(nbformat.reads(outcome.notebook_json, as_version=4), source)
         autograded = out / "autograded" / task.student / task.assignment / f"{task.notebook}.ipynb"
-        write_text_atomically(autograded, nbformat.writes(notebook))
+        autograded_text = nbformat.writes(notebook)
+        write_text_atomically(autograded, autograded_text)
+        files[str(autograded.relative_to(out))] = integrity.digest(autograded_text.encode("utf-8"))
 
     def record_in_gradebook() -> str:
         if known:
@@ -319,17 +356,72 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
                          "and was rebuilt from the ledger.")
         page = record_in_gradebook()
     write_text_atomically(feedback_path, page)
+    files[str(feedback_path.relative_to(out))] = integrity.digest(page.encode("utf-8"))
     entry = {"student_id": task.student, "assignment": task.assignment, "notebook": task.notebook,
              "score": result.score, "max_score": result.max_score, "status": result.status, "detail": detail,
              "hash": task.digest if result.status != "error" else "", "tests": outcome.tests,
-             "manual": result.manual, "review": list(result.review), "withheld": list(result.withheld)}
+             "manual": result.manual, "review": list(result.review), "withheld": list(result.withheld), "files": files}
     if seconds is not None:
         entry["seconds"] = round(seconds, 3)
     ledger.append(entry)
-    rows = [e for (s, a, _), e in ledger.latest.items() if s == task.student and a == task.assignment]
-    write_text_atomically(out / "gradescope" / task.student / task.assignment / "results.json",
-                  feedback.gradescope_results(rows))
+    _write_gradescope(out, ledger, task.student, task.assignment)
     return entry
+
+
+def _write_gradescope(out: Path, ledger: Ledger, student: str, assignment: str) -> None:
+    """Rewrite one student's Gradescope ``results.json`` for ``assignment`` from the ledger."""
+    rows = [e for (s, a, _), e in ledger.latest.items() if s == student and a == assignment]
+    write_text_atomically(out / "gradescope" / student / assignment / "results.json", feedback.gradescope_results(rows))
+
+
+def _originals(course: Course, tasks: list[_Task]) -> integrity.Originals:
+    """The submissions and sources as read before any kernel ran (an exposed batch puts them back afterwards)."""
+    originals = integrity.Originals()
+    for path in course.sources.values():
+        originals.keep(path, Path(path).read_bytes())
+    for task in tasks:
+        if task.path is not None and task.job is not None:
+            originals.keep(task.path, task.job.submission)
+    return originals
+
+
+def _repair(out: Path, course: Course, ledger: Ledger, tasks: list[_Task], originals: integrity.Originals,
+            restored: list[Path], notes: list[str], run) -> None:
+    """After an exposed batch's last kernel: put back what kernels changed (see :mod:`autograder.integrity`).
+
+    ``restored`` are files already put back during the batch. ``run`` grades a list of tasks
+    again (as the batch did) for notebooks whose feedback or autograded copy changed; each
+    repair is one sentence in ``notes``.
+    """
+    restored = list(dict.fromkeys(restored + originals.put_back()))
+    if restored:
+        names = ", ".join(str(path) for path in restored[:3]) + (" ..." if len(restored) > 3 else "")
+        notes.append(f"Student code changed {len(restored)} submitted or source file(s) ({names}); "
+                     "they were put back as read before any kernel ran.")
+    if ledger.put_back():
+        notes.append("Student code changed OUT/.grading/ledger.jsonl or its key; both were rewritten from the grader's "
+                     "memory.")
+    found = integrity.file_digest(out / "gradebook.db")
+    if originals.gradebook_digest is not None and found != originals.gradebook_digest:
+        kept = out / f"gradebook.db.changed-{time.strftime('%Y%m%d-%H%M%S')}"
+        if found is not None:
+            (out / "gradebook.db").rename(kept)
+        _rebuild_gradebook(out, course, ledger)
+        notes.append(f"Student code changed OUT/gradebook.db; it is kept as {kept.name} and was rebuilt from the ledger.")
+    victims = set(integrity.changed_records(out, ledger.latest))
+    if victims:
+        again = [task for task in tasks if (task.student, task.assignment, task.notebook) in victims]
+        for task, outcome, seconds in run([task for task in again if task.job is not None]):
+            _record(out, course, ledger, task, outcome, seconds, notes)
+        for task in (task for task in again if task.job is None):
+            _record(out, course, ledger, task, GradeOutcome(task.result), notes=notes)
+        originals.put_back()
+        ledger.put_back()
+        left = set(integrity.changed_records(out, ledger.latest))
+        notes.append(f"Student code changed the feedback or autograded notebook of {len(victims)} notebook(s); "
+                     f"they were graded again{f', except {len(left)} still changed: run labs grade again' if left else ''}.")
+    for student, assignment in sorted({(key[0], key[1]) for key in ledger.latest}):
+        _write_gradescope(out, ledger, student, assignment)
 
 
 def _rebuild_gradebook(out: Path, course: Course, ledger: Ledger) -> None:
@@ -505,6 +597,8 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
         summary.notes.append(f"OUT/gradebook.db was damaged ({damaged}); it is kept as {kept.name} and was "
                              "rebuilt from the ledger.")
     tasks = plan(folder, course, settings, hidden, scratch, refused)
+    originals = _originals(course, tasks) if integrity.exposed(settings) else None
+    restored_sources: list[Path] = []
     todo = [t for t in tasks if force or ledger.latest.get((t.student, t.assignment, t.notebook), {}).get("hash") != t.digest]
     summary.skipped = len(tasks) - len(todo)
     assignments = sorted({t.assignment for t in todo if t.assignment in course.assignments()})
@@ -522,15 +616,23 @@ def grade_batch(submissions: Path, out: Path, course: Course, workers: int | Non
             for task, outcome, seconds in results:
                 if preparing is not None:
                     preparing.result()
+                if originals is not None:
+                    # A gradebook rebuilt while recording reads the sources: put them back first.
+                    restored_sources += originals.put_back(course.sources.values())
                 _record(out, course, ledger, task, outcome, seconds, summary.notes)
                 summary.graded += 1
                 progress.update()
                 write_csv(out, ledger)
+                if originals is not None:
+                    originals.gradebook_digest = integrity.file_digest(out / "gradebook.db")
             if preparing is not None:
                 preparing.result()
             for task in (t for t in todo if t.job is None):
                 _record(out, course, ledger, task, GradeOutcome(task.result), notes=summary.notes)
                 progress.update()
+            if originals is not None:
+                _repair(out, course, ledger, tasks, originals, restored_sources, summary.notes,
+                        lambda again: _run_dask(again, scheduler) if scheduler else _run_local(again, workers))
         finally:
             progress.close()
             shutil.rmtree(scratch, ignore_errors=True)

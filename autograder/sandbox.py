@@ -118,7 +118,8 @@ class Isolation:
             return ("no sandbox (--sandbox none): resource limits, and student code runs as a throw-away user, so it "
                     "cannot write your files, but it can read them and use the network")
         return ("no sandbox (--sandbox none): resource limits only; student code runs as you, "
-                "can read and write your files and use the network")
+                "can read and write your files and use the network (afterwards the grader puts back its records, "
+                "the submissions and the sources, but nothing else of yours)")
 
 
 def bubblewrap_problem() -> str | None:

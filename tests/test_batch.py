@@ -82,10 +82,12 @@ def _orphaned_kernels(since: float) -> list[str]:
 BATCH = ["full", "partial", "blank", "invalid_json", "odd_file_name", "stderr_warnings", "colab_copy"]
 
 
-def _vandal(out: Path, submissions: Path) -> bytes:
-    """A submission that tries to rewrite the gradebook, another student's feedback and submission."""
+def _vandal(out: Path, submissions: Path, source: Path) -> bytes:
+    """A submission that tries to rewrite the gradebook, the ledger and its key, another student's feedback and
+    submission, and the solution source."""
     targets = [out / "gradebook.db", out / "feedback" / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.html",
-               submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb", out / "grades.csv"]
+               submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb", out / "grades.csv",
+               out / ".grading" / "ledger.jsonl", out / ".grading" / "ledger.key", source]
     code = "for target in %r:\n    try:\n        open(target, 'w').write('owned')\n    except OSError:\n        pass" % [
         str(t) for t in targets]
     notebook = fixtures._insert_after(fixtures.with_answers(fixtures.SOLUTIONS), "test_clip_unit", code)
@@ -157,14 +159,27 @@ def test_a_batch_writes_csv_feedback_gradebook_and_exports_then_regrades_only_ch
     assert len(grades_csv_rows(out)) == 7
 
 
+def _path_without(program: str, folder: Path) -> str:
+    """A PATH in which ``program`` does not exist: links to everything else on this PATH, in ``folder``."""
+    folder.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for found in Path(directory).glob("*") if Path(directory).is_dir() else []:
+            if found.name != program and not (folder / found.name).exists():
+                (folder / found.name).symlink_to(found)
+    return str(folder)
+
+
 @pytest.mark.notebook
-@pytest.mark.parametrize("sandbox", ["none", "auto"])
-def test_student_code_cannot_touch_the_records_or_another_submission(sandbox, tmp_path):
+@pytest.mark.parametrize("sandbox", ["none", "none as the grader's own user", "auto"])
+def test_student_code_cannot_touch_the_records_or_another_submission(sandbox, tmp_path, monkeypatch):
+    """Isolated, or graded as root without a sandbox, the kernel cannot write them; graded as the grader's own user
+    (``--sandbox none``, not root: here forced by hiding setpriv) it can, and the coordinator puts them back."""
     if sandbox == "auto" and not isolation_available():
         pytest.skip(NO_ISOLATION)
-    if sandbox == "none" and throwaway_user_problem():
-        pytest.skip(f"--sandbox none protects the records only when grading as root: {throwaway_user_problem()}")
-    settings = dataclasses.replace(SETTINGS, sandbox=sandbox)
+    if sandbox == "none as the grader's own user":
+        monkeypatch.setenv("PATH", _path_without("setpriv", tmp_path / "bin"))
+    exposed = bool(throwaway_user_problem()) and sandbox != "auto"
+    settings = dataclasses.replace(SETTINGS, sandbox="auto" if sandbox == "auto" else "none")
     course = fixture_course(tmp_path)
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     write_submissions(submissions, ["full", "partial"])
@@ -172,13 +187,19 @@ def test_student_code_cannot_touch_the_records_or_another_submission(sandbox, tm
     grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
     vandal = submissions / "vandal" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb"
     vandal.parent.mkdir(parents=True)
-    vandal.write_bytes(_vandal(out, submissions))
+    source = course.sources[(fixtures.ASSIGNMENT, fixtures.NOTEBOOK)]
+    source_before = source.read_bytes()
+    vandal.write_bytes(_vandal(out, submissions, source))
 
     summary = grade_batch(submissions, out, course, workers=1, settings=settings, show_progress=False)
 
     assert summary.graded == 1
     assert {r["student_id"]: (r["score"], r["status"]) for r in grades_csv_rows(out)} == {
         "full": ("10", "ok"), "partial": ("7", "ok"), "vandal": ("10", "ok")}
+    repairs = [note for note in summary.notes if note.startswith("Student code changed")]
+    assert len(repairs) == (3 if exposed else 0), summary.notes
+    assert Ledger(out / ".grading" / "ledger.jsonl").rejected == 0
+    assert source.read_bytes() == source_before
     assert (submissions / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.ipynb").read_bytes() == full_before
     for target in [out / "gradebook.db", out / "feedback" / "full" / fixtures.ASSIGNMENT / "Part1_Fixture.html"]:
         assert not target.read_bytes().startswith(b"owned")
