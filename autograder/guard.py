@@ -4,8 +4,8 @@
 the tests rely on and snapshots every loaded module of their packages (NumPy's
 internals such as ``numpy._core.numeric`` included) and the classes they
 define, together with the IPython shell's hooks and the kernel's execution and
-messaging machinery (the kernel, its session and output socket: their classes,
-their methods and its message handlers). ``bind_source`` runs right after the
+messaging machinery (the kernel, its session, output socket and shell and control
+streams: their classes, their methods and its message handlers). ``bind_source`` runs right after the
 (restored) set-up cell and records which global names refer to modules.
 
 ``restore_source`` runs right before every test cell: it puts back every
@@ -61,7 +61,11 @@ def GUARD_NAME_install():
                     if name.split(".")[0] in families and isinstance(module, type(sys))})
     snapshot = {name: dict(vars(module)) for name, module in modules.items()}
     kernel = getattr(shell, "kernel", None)
-    machinery = [shell] + ([kernel, kernel.session, kernel.iopub_socket] if kernel is not None else [])
+    machinery = [shell]
+    if kernel is not None:
+        machinery += [kernel, kernel.session, kernel.iopub_socket]
+        machinery += [part for name in ("shell_stream", "control_stream", "stdin_socket")
+                      if (part := getattr(kernel, name, None)) is not None and part not in machinery]
     classes = []
     for part in machinery:
         classes += [cls for cls in type(part).__mro__ if cls is not object and cls not in classes]
@@ -100,6 +104,8 @@ def GUARD_NAME_install():
 
     def changed():
         found = [name for name, module in modules.items() if sys.modules.get(name, module) is not module]
+        found += [f"{type(part).__name__}.{key}" for part, keys in instance_keys for key, value in vars(part).items()
+                  if key not in keys and callable(value)]
         for name, module in modules.items():
             current = vars(module)
             found += [f"{name}.{key}" for key, value in snapshot[name].items()

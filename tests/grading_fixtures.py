@@ -388,6 +388,47 @@ def _forged_send(stream, message, content=None, *args, **kwargs):
     return _real_send(stream, message, content, *args, **kwargs)
 _session.send = _forged_send
 """
+#: The display publisher and the traceback printer swallow everything, so a failing test shows no error.
+SILENT_DISPLAY = """
+_shell = get_ipython()
+_shell.display_pub.publish = lambda *args, **kwargs: None
+_shell.showtraceback = lambda *args, **kwargs: None
+_shell._showtraceback = lambda *args, **kwargs: None
+"""
+#: Below the session: error replies on the shell stream become ok replies, signed again with the session's key so
+#: that the client accepts them, and the shell prints no traceback, so the cell shows no error either.
+FORGED_SOCKETS = """
+import json
+_shell = get_ipython()
+_kernel = _shell.kernel
+_sign = _kernel.session.sign
+def _rewrite(parts):
+    parts = [getattr(part, 'bytes', part) for part in parts]
+    if len(parts) < 5 or b'"status": "error"' not in parts[-1]:
+        return parts
+    content = json.loads(parts[-1])
+    parts[-1] = json.dumps({'status': 'ok', 'execution_count': content.get('execution_count'),
+                            'user_expressions': {}, 'payload': []}).encode()
+    signature = _sign(parts[-4:])
+    parts[-5] = signature.encode() if isinstance(signature, str) else signature
+    return parts
+_real_shell_send = _kernel.shell_stream.send_multipart
+_kernel.shell_stream.send_multipart = lambda parts, *args, **kwargs: _real_shell_send(_rewrite(parts), *args, **kwargs)
+_shell._showtraceback = lambda *args, **kwargs: None
+"""
+#: A comm opened to the grader's client, and the kernel's own reply sender replaced to say every cell passed.
+FORGED_COMM = """
+from comm import create_comm
+_channel = create_comm(target_name='grader', data={'status': 'ok'})
+_kernel = get_ipython().kernel
+_real_send_response = _kernel.send_response
+def _send_response(stream, msg_or_type, content=None, *args, **kwargs):
+    if msg_or_type == 'error':
+        _channel.send({'test': 'passed'})
+        return None
+    return _real_send_response(stream, msg_or_type, content, *args, **kwargs)
+_kernel.send_response = _send_response
+"""
 #: The class itself is patched, so that every kernel instance runs tests as `pass`.
 FAKE_EXECUTE_CLASS = """
 _kernel_class = type(get_ipython().kernel)
@@ -485,6 +526,9 @@ CASES: dict[str, Callable[[], Case]] = {
                                            for name, body in WRONG.items()}),
     "fake_execute": _cheat(FAKE_EXECUTE, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "fake_execute_class": _cheat(FAKE_EXECUTE_CLASS, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "silent_display": _cheat(SILENT_DISPLAY, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "forged_sockets": _cheat(FORGED_SOCKETS, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
+    "forged_comm": _cheat(FORGED_COMM, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "forged_replies": _cheat(FORGE_REPLIES, ["failed tests: test_square, test_mean_rows, test_clip_unit"]),
     "reads_secrets": _hostile(READ_SECRETS, 10, "ok", ["all tests passed"]),
     "network": _hostile(NETWORK, 10, "ok", ["all tests passed"]),
