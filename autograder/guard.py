@@ -109,7 +109,8 @@ def GUARD_NAME_install():
         for name, module in modules.items():
             current = vars(module)
             found += [f"{name}.{key}" for key, value in snapshot[name].items()
-                      if current.get(key, snapshot) is not value and key not in VOLATILE_BUILTINS]
+                      if current.get(key, snapshot) is not value
+                      and not (name == "builtins" and key in VOLATILE_BUILTINS)]
             found += [f"{name}.{key}" for key in added(name, current)]
         for cls, saved in class_snapshot:
             current = vars(cls)
