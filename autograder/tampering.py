@@ -9,8 +9,8 @@ text: :func:`cell_uses` parses every cell the student wrote (cells equal to a
 cell of the released notebook are the course's, not the student's) and names
 each use of something a lab answer never needs: the IPython shell and kernel
 objects, introspection of frames, closures and globals, dynamic code (``exec``,
-``eval``, ``compile``, ``__import__``, magics such as ``%run``, modules the
-notebook wrote itself), assignments to attributes of imported modules, threads
+``eval``, ``compile``, ``__import__``, magics such as ``%run``, Python files
+the notebook writes), assignments to attributes of imported modules, threads
 and signal handlers (which run while a test runs), NumPy's override protocols
 (``__array_function__``), and modules that reach below Python (``ctypes``).
 
@@ -80,11 +80,15 @@ READING_USES = frozenset({
     ".format_stack", ".extract_stack", ".print_stack", ".walk_stack", ".stack_info", "stack_info=", ".co_consts",
     "import traceback", "import linecache", "import inspect", "import faulthandler",
 })
+#: Ends a use naming an import the grader's Python cannot find: a package it lacks (the import fails in the
+#: kernel too) or a module the notebook wrote, whose writing (a ``.py`` file name) is itself a use that withholds.
+NOT_INSTALLED = " (not an installed package)"
 #: Names the grader itself uses in the kernel.
 GRADER_PREFIX = "_grader"
 
 _MAGIC_LINE = re.compile(r"^\s*[%!]")
 _MAGIC_NAME = re.compile(r"^\s*%%?([A-Za-z_]\w*)")
+_PYTHON_FILE = re.compile(r"\.py\b")
 
 
 def _code_lines(source: str) -> str:
@@ -93,14 +97,18 @@ def _code_lines(source: str) -> str:
 
 
 def _magic_uses(source: str) -> set[str]:
-    """Magics outside :data:`ALLOWED_MAGICS`, as ``%name``."""
-    names = {match.group(1) for match in map(_MAGIC_NAME.match, source.splitlines()) if match}
-    return {f"%{name}" for name in names - ALLOWED_MAGICS}
+    """Magics outside :data:`ALLOWED_MAGICS`, as ``%name``, and ``%%writefile`` of a Python file."""
+    lines = source.splitlines()
+    names = {match.group(1) for match in map(_MAGIC_NAME.match, lines) if match}
+    uses = {f"%{name}" for name in names - ALLOWED_MAGICS}
+    if any(_MAGIC_NAME.match(line) and _PYTHON_FILE.search(line) for line in lines if "writefile" in line):
+        uses.add("%%writefile *.py")
+    return uses
 
 
 def reaches(use: str) -> bool:
     """Whether a use named by :func:`code_uses` can change what a later test reports (not only read it)."""
-    return use not in READING_USES
+    return use not in READING_USES and not use.endswith(NOT_INSTALLED)
 
 
 def _root_name(node: ast.AST) -> str | None:
@@ -219,13 +227,15 @@ def code_uses(source: str, imported: frozenset[str] = frozenset()) -> list[str]:
             found.update(alias.name for alias in node.names
                          if alias.name in FLAGGED_NAMES or _flagged_attribute(alias.name))
         if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
-            found.update(f"import {module} (not an installed package)" for _, module in _bound_by_import(node)
+            found.update(f"import {module}{NOT_INSTALLED}" for _, module in _bound_by_import(node)
                          if not _installed(module.split(".")[0]))
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
                 and len(node.args) > 1 and not isinstance(node.args[1], ast.Constant)):
             found.add(f"{node.func.id} with a computed name")
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/proc/" in node.value:
             found.add("'/proc/'")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _PYTHON_FILE.search(node.value):
+            found.add("'*.py'")
         if isinstance(node, ast.Name) and (node.id in FLAGGED_NAMES or node.id.startswith(GRADER_PREFIX)):
             found.add(node.id)
         elif isinstance(node, ast.Attribute) and _flagged_attribute(node.attr):

@@ -26,6 +26,8 @@ from autograder.tampering import code_uses, imported_names, machinery_uses, reac
     ("import pickle\npickle.loads(payload)", ["import pickle"]),
     ("%run helper.py\n%matplotlib inline\n%%time", ["%run"]),
     ("import my_helpers_written_by_the_notebook", ["import my_helpers_written_by_the_notebook (not an installed package)"]),
+    ("%%writefile helpers.py\ndef square(values):\n    return values", ["%%writefile *.py"]),
+    ("open('helpers.py', 'w').write(code)", ["'*.py'"]),
     ("class Answer:\n    __array_priority__ = 100\n    def __array_function__(self, *args):\n        return True",
      ["def __array_function__", "def __array_priority__"]),
     ("class Sneaky:\n    def __del__(self):\n        patch()", ["def __del__"]),
@@ -53,6 +55,7 @@ def test_assigning_an_attribute_of_an_imported_module_or_its_alias_is_named():
     (".format_stack", False), ("import traceback", False), ("import inspect", False), (".co_consts", False),
     ("globals", True), (".__closure__", True), ("np.allclose = ...", True), ("import threading", True),
     ("%run", True), ("def __array_function__", True), ("getattr with a computed name", True),
+    ("import pandas (not an installed package)", False), ("'*.py'", True), ("%%writefile *.py", True),
 ])
 def test_only_uses_that_can_change_what_a_test_reports_withhold_points(use: str, can_change_scores: bool):
     assert reaches(use) is can_change_scores
@@ -65,6 +68,7 @@ def test_only_uses_that_can_change_what_a_test_reports_withhold_points(use: str,
     "import sys\nprint(sys.version)\nfrom IPython.display import Audio",
     "%matplotlib inline\n!ls\nvalues = np.asarray(values) ** 2",
     "import gc\ntf.keras.backend.clear_session()\ngc.collect()",
+    "from google.colab import drive\ndrive.mount('/content/drive')",
     "history = model.fit(images, labels, callbacks=[early_stopping], verbose=0)",
     "class Encoder(tf.keras.layers.Layer):\n    def __call__(self, x):\n        return x\n    def __repr__(self):\n"
     "        return 'Encoder'",
