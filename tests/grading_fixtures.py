@@ -443,7 +443,7 @@ _kernel_class.do_execute = _class_fake_execute
 READ_SECRETS = """
 import glob, os, sys
 found = glob.glob('/work/**/solutions/*.ipynb', recursive=True) + glob.glob('/tmp/**/*.ipynb', recursive=True)
-grader = [folder for folder in sys.path if os.path.exists(os.path.join(folder, 'autograder', 'grading.py'))]
+grader = [folder for folder in sys.path if os.path.isdir(os.path.join(folder, 'autograder'))]
 if found or grader:
     square = None
 """
