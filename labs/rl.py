@@ -336,6 +336,8 @@ def play_episodes(
         active &= ~(terminated | truncated)
         step += 1
         bar.update(1)
+    bar.total = bar.n  # every episode ended before max_steps: the bar ends at 100%
+    bar.refresh()
     bar.close()
     return returns, lengths
 

@@ -131,8 +131,6 @@ def record_episode(
     observation, _ = env.reset(seed=seed)
     frames = [env.render()]
     total_reward = 0.0
-    # A context manager closes the bar when the episode ends early, so it disappears instead of
-    # staying behind at, say, 92%.
     with tqdm(total=max_steps, desc="recording", unit="step", leave=False) as bar:
         for step in range(max_steps):
             observation, reward, terminated, truncated, _ = env.step(act(observation))
@@ -142,6 +140,10 @@ def record_episode(
                 frames.append(env.render())
             if terminated or truncated:
                 break
+        # An episode that ends early is complete: its bar ends at 100%, not at, say, 90%
+        # (a saved notebook keeps the bar's last text even with leave=False).
+        bar.total = bar.n
+        bar.refresh()
     return frames, total_reward
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -190,6 +191,14 @@ def test_play_episodes_fills_one_memory_per_environment():
     for memory, length in zip(memories, lengths):
         assert len(memory.actions) == len(memory.rewards) == len(memory.observations) == length
         assert np.asarray(memory.observations).shape == (length, 4)
+
+
+def test_play_episodes_ends_its_progress_bar_at_100_percent_when_every_episode_ends_early(capsys):
+    envs = rl.make_vector_env("CartPole-v1", 2)
+    _, lengths = rl.play_episodes(envs, lambda batch: np.zeros(len(batch), dtype=int), seed=0, max_steps=300)
+    envs.close()
+    assert lengths.max() < 300
+    assert re.findall(r"(\d+)%\|", capsys.readouterr().err)[-1] == "100"
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])

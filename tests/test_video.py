@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import numpy as np
 import pytest
@@ -82,6 +83,14 @@ def test_record_episode_keeps_one_rendered_frame_per_step():
     assert len(frames) == 9  # the first frame plus one per step
     assert frames[0].shape == (400, 600, 3) and frames[0].dtype == np.uint8
     assert total == 8.0
+
+
+def test_record_episode_ends_its_progress_bar_at_100_percent_when_the_episode_ends_early(capsys):
+    env = rl.make_env("CartPole-v1", render_mode="rgb_array")
+    frames, total = video.record_episode(env, lambda observation: 0, max_steps=200, seed=0)  # pushing left: falls fast
+    env.close()
+    assert total < 200
+    assert re.findall(r"(\d+)%\|", capsys.readouterr().err)[-1] == "100"
 
 
 def test_record_episode_needs_an_rgb_array_environment():
