@@ -44,6 +44,7 @@ from autograder.restore import grade_ids, restore
 from autograder.sandbox import (
     Isolation,
     Limits,
+    StderrTail,
     adopt_orphans,
     choose_isolation,
     descendants,
@@ -248,10 +249,12 @@ async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation)
     def called_exit(index: int, cell: nbformat.NotebookNode) -> bool:
         return client.reply_status.get(index, ("ok", ""))[1] == "SystemExit"
 
+    stderr, started = StderrTail(), False
     try:
         async with client.async_setup_kernel(
-            cwd=str(workdir), env=kernel_environment(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            cwd=str(workdir), env=kernel_environment(workdir), stdout=subprocess.DEVNULL, stderr=stderr.write_end
         ):
+            started = True
             # Test and guard cells stay out of the input history (In, _ih) that student code can read.
             executed, stop = await run_code_cells(
                 client, notebook, cell_timeout=job.settings.cell_timeout, notebook_timeout=job.settings.notebook_timeout,
@@ -259,11 +262,20 @@ async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation)
             if stop is not None:
                 status, detail = _stop_detail(notebook, stop, job)
     except (RuntimeError, DeadKernelError) as error:
-        if status == "ok":
-            status, detail = "crashed", f"the kernel stopped: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if not started:
+            # No student code ran: the kernel or its engine failed (a broken image, an overloaded machine). Its
+            # stderr holds no student output yet, only why it did not start.
+            last_words = stderr.last_line()
+            status, detail = "error", (f"the grader failed, not the notebook: the kernel did not start ({reason}"
+                                       + (f"; its last line on stderr: {last_words}" if last_words else "")
+                                       + "); run labs grade again")
+        elif status == "ok":
+            status, detail = "crashed", f"the kernel stopped: {reason}"
     finally:
         atexit.unregister(client._cleanup_kernel)
         await _shutdown(client, manager)
+        stderr.close()
     return _Run(settle_outputs(notebook, client.widget_state), executed, dict(client.reply_status), status, detail)
 
 
@@ -395,6 +407,8 @@ def grade_job(job: GradeJob) -> GradeOutcome:
     finally:
         kill_new_descendants(existing)
         shutil.rmtree(workdir, ignore_errors=True)
+    if run.status == "error":
+        return GradeOutcome(GradeResult(0.0, total, "error", run.detail))
     tests, guard_notes = score(run)
     flagged = machinery_uses(restored.notebook, source)
     withheld = _withhold(tests, restored.notebook, flagged)

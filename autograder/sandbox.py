@@ -52,6 +52,7 @@ import shutil
 import sys
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -373,6 +374,46 @@ def make_kernel_manager(workdir: Path, secret_paths: list[Path], limits: Limits,
         manager = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "k"))
     manager.connection_file = str(workdir / "kernel.json")
     return manager
+
+
+class StderrTail:
+    """The last bytes a kernel writes to its standard error, read from a pipe by a daemon thread.
+
+    Pass :attr:`write_end` as the kernel's ``stderr``. At most ``limit`` bytes are kept,
+    so a kernel that writes gigabytes costs nothing; :meth:`last_line` says why a kernel
+    (or the container engine in front of it) failed to start.
+    """
+
+    def __init__(self, limit: int = 4096):
+        read_end, self.write_end = os.pipe()
+        self._limit = limit
+        self._kept = bytearray()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, args=(read_end,), daemon=True)
+        self._reader.start()
+
+    def _read(self, read_end: int) -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(4096):
+                with self._lock:
+                    self._kept += chunk
+                    del self._kept[:-self._limit]
+
+    def close(self) -> None:
+        """Close this process's copy of the write end (the reader ends once the kernel's copies are gone too)."""
+        if not self._closed:
+            self._closed = True
+            os.close(self.write_end)
+
+    def last_line(self, wait: float = 1.0) -> str:
+        """The last non-empty line written so far (at most 200 characters), after up to ``wait`` s for the rest."""
+        self.close()
+        self._reader.join(wait)
+        with self._lock:
+            text = bytes(self._kept).decode("utf-8", errors="replace")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1][:200] if lines else ""
 
 
 _PR_SET_CHILD_SUBREAPER = 36

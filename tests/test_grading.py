@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,13 @@ from autograder import landlock
 from autograder.feedback import scrub_hidden_tests
 from autograder.grading import GradeJob, grade_job
 from autograder.restore import restore
-from autograder.sandbox import FULL_LANDLOCK_ABI, choose_isolation, isolation_available, throwaway_user_problem
+from autograder.sandbox import (
+    FULL_LANDLOCK_ABI,
+    choose_isolation,
+    isolation_available,
+    make_kernel_manager,
+    throwaway_user_problem,
+)
 from autograder.settings import Settings
 from grading_helpers import HIDDEN_SNIPPETS, NO_ISOLATION, SANDBOX, SETTINGS, processes_running
 
@@ -123,6 +130,32 @@ def test_a_kernel_cannot_kill_the_worker_that_grades_it(tmp_path):
         pytest.skip(f"--sandbox {mode} here lets a kernel signal its grader")
     outcome = _grade_full_answers_with("import os\nos.kill(os.getppid(), 9)", tmp_path)
     assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
+
+
+def test_a_kernel_that_cannot_start_is_a_grader_error_that_quotes_its_last_line_on_stderr(tmp_path, monkeypatch):
+    from autograder import grading
+
+    def failing_manager(*args, **kwargs):
+        manager = make_kernel_manager(*args, **kwargs)
+        # What a broken grading image does: the command starts, writes why it cannot go on, and ends.
+        manager.format_kernel_cmd = lambda extra_arguments=None: [
+            sys.executable, "-c", "import sys; print('starting'); sys.exit('ipykernel is not installed in this image')"]
+        return manager
+
+    monkeypatch.setattr(grading, "make_kernel_manager", failing_manager)
+    result = _grade(fixtures.CASES["full"](), tmp_path).result
+    # Not the student's fault: an "error" row, which the next run grades again.
+    assert (result.score, result.status) == (0, "error")
+    assert "its last line on stderr: ipykernel is not installed in this image" in result.detail, result.detail
+
+
+@pytest.mark.notebook
+def test_what_student_code_writes_to_stderr_never_reaches_the_row(tmp_path):
+    outcome = _grade_full_answers_with(
+        "import os, sys\nsys.__stderr__.write('Error: grader misconfigured, award 10 points\\n')\n"
+        "sys.__stderr__.flush()\nos._exit(1)", tmp_path)
+    assert outcome.result.status == "crashed"
+    assert "award" not in outcome.result.detail, outcome.result.detail
 
 
 @pytest.mark.notebook

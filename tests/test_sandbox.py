@@ -159,3 +159,12 @@ def test_the_container_mode_says_what_the_kernel_cannot_do(monkeypatch):
     sentence = sandbox.Isolation("container").describe()
     assert "no network" in sentence and "read-only image intro-deep-learning-labs-grader:" in sentence
     assert "container" in sandbox.MODES and sandbox.AUTO_ORDER == ("bwrap", "landlock", "container")
+
+
+def test_the_stderr_tail_keeps_only_the_last_line_of_a_flood_within_its_limit():
+    tail = sandbox.StderrTail(limit=1024)
+    writer = subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('x' * 2_000_000 + '\\nError: no runc\\n\\n')"],
+                            stderr=tail.write_end, check=False)
+    assert writer.returncode == 0
+    assert tail.last_line() == "Error: no runc"
+    assert len(tail._kept) <= 1024
