@@ -43,20 +43,24 @@ SOLUTIONS = ROOT / "lab3_rl" / "solutions"
 
 #: Binds ``figures`` from the executed Cart-Pole notebook's variables.
 CARTPOLE_FIGURES = """
+import resource
 figures = {
     "episode_returns": [float(value) for value in episode_returns],
     "evaluation": float(evaluation_returns.mean()),
     "greedy": float(greedy_returns.mean()),
     "num_eval_episodes": int(num_eval_episodes),
+    "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,  # the kernel's, KB on Linux
 }
 """
 
 #: Binds ``figures`` from the executed Pong notebook's variables.
 PONG_FIGURES = """
+import resource
 figures = {
     "game_returns": [float(value) for value in history["game_returns"]],
     "updates": int(history["update"]),
     "random_returns": [float(value) for value in random_returns],
+    "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,  # the kernel's, KB on Linux
 }
 """
 
@@ -192,7 +196,7 @@ def main() -> None:
                 f"evaluation mean {run['evaluation']:.1f} sampling / {run['greedy']:.1f} greedy "
                 f"({run['num_eval_episodes']} episodes)",
                 "< 10 min, evaluation >= 475",
-            ))
+            ), (f"Cart-Pole seed {run['seed']}: kernel's peak resident memory", f"{run['peak_memory_gb']:.1f} GB", ""))
         evaluations = [run["evaluation"] for run in runs]
         greedy = [run["greedy"] for run in runs]
         add(("Cart-Pole evaluation over seeds",
@@ -215,6 +219,7 @@ def main() -> None:
         else:
             add((f"Pong training, {result['updates']} updates in {result['training_minutes']:.0f} min",
                  "no game finished", ""))
+        add(("Pong kernel's peak resident memory", f"{result['peak_memory_gb']:.1f} GB", "< 12 GB (Colab)"))
 
 
 if __name__ == "__main__":
