@@ -319,7 +319,8 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     A gradebook found damaged is rebuilt from the ledger, with a sentence added to ``notes``.
     """
     result = outcome.result
-    detail = "; ".join(part for part in (task.note, result.detail) if part)
+    again = "run labs grade again" if result.status == "error" and "labs grade again" not in result.detail else ""
+    detail = "; ".join(part for part in (task.note, result.detail, again) if part)
     feedback_path = out / "feedback" / task.student / task.assignment / f"{task.notebook}.html"
     known = (task.assignment, task.notebook) in course.sources
     notebook = None

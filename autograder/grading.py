@@ -268,8 +268,7 @@ async def _execute(notebook, workdir: Path, job: GradeJob, isolation: Isolation)
             # stderr holds no student output yet, only why it did not start.
             last_words = stderr.last_line()
             status, detail = "error", (f"the grader failed, not the notebook: the kernel did not start ({reason}"
-                                       + (f"; its last line on stderr: {last_words}" if last_words else "")
-                                       + "); run labs grade again")
+                                       + (f"; its last line on stderr: {last_words}" if last_words else "") + ")")
         elif status == "ok":
             status, detail = "crashed", f"the kernel stopped: {reason}"
     finally:
