@@ -92,11 +92,14 @@ def measure_corpus(sample: int | None = None) -> dict:
     }
 
 
-def run_notebook(small: bool = False, cell_timeout: float = 7200) -> dict:
-    """Execute the solution notebook with its full parameters (``small``: its SMALL_RUN_VALUES); return its figures and wall time."""
+def run_notebook(small: bool = False, cell_timeout: float = 7200, keep: Path | None = None) -> dict:
+    """Execute the solution notebook with its full parameters (``small``: its SMALL_RUN_VALUES); return its figures and wall time.
+
+    ``keep``: also write the executed notebook to this folder, to look at its figures.
+    """
     from autograder.execute import run_for_figures
 
-    figures, run = run_for_figures(NOTEBOOK, FIGURES, small=small, cell_timeout=cell_timeout)
+    figures, run = run_for_figures(NOTEBOOK, FIGURES, small=small, cell_timeout=cell_timeout, save_to=keep)
     return dict(figures, wall_seconds=run.seconds)
 
 
@@ -107,6 +110,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=None, help="render a random sample of N corpus tunes")
     parser.add_argument("--small", action="store_true",
                         help="run the notebook with its SMALL_RUN_VALUES: checks this script, figures meaningless")
+    parser.add_argument("--keep", type=Path, help="write the executed notebook to this folder")
     arguments = parser.parse_args()
 
     rows = []
@@ -123,7 +127,7 @@ def main() -> None:
             ("rendering speed, synthesis only (music s / CPU s)", f"{corpus['speed_synthesis']:.0f}x", ""),
         ]
     if not arguments.skip_notebook:
-        figures = run_notebook(arguments.small)
+        figures = run_notebook(arguments.small, keep=arguments.keep)
         share = figures["valid_tunes"] / figures["generated_tunes"] if figures["generated_tunes"] else float("nan")
         rows += [
             ("notebook full run, wall time", f"{figures['wall_seconds'] / 60:.1f} min", "< 15 min"),
