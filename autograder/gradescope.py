@@ -348,9 +348,8 @@ def grade_submission(root: Path, *, forget_sources: bool | None = None) -> dict:
             print("The sources were deleted from this container before student code ran.", flush=True)
         for task in tasks:
             outcome = grade_job(task.job) if task.job is not None else GradeOutcome(task.result)
-            if outcome.result.status == "error":  # the kernel did not start: there is no next run here, so try once more
-                outcome = grade_job(task.job)
             result = outcome.result
+            # grade_job already started a second kernel, and here there is no next run.
             again = "tell your instructor (your submission was kept)" if result.status == "error" else ""
             detail = "; ".join(part for part in (task.note, result.detail, again) if part)
             rows.append({"notebook": task.notebook, "score": result.score, "max_score": result.max_score,

@@ -58,6 +58,8 @@ from autograder.tampering import CellUses, machinery_uses
 #: Row statuses; "error" means the grader failed (not the student), and such a row is graded again next run.
 STATUSES = ("ok", "timeout", "crashed", "invalid", "missing", "error")
 TOKEN_PREFIX = "grader-guard-ok:"
+#: Kernels started for one notebook before a kernel that dies before answering (no student code ran) is an "error".
+KERNEL_START_ATTEMPTS = 2
 OUTPUT_CAP_BYTES = 2 * 1024**2
 
 
@@ -398,16 +400,19 @@ def grade_job(job: GradeJob) -> GradeOutcome:
     restored = restore(submission, source)
     prepared = add_guards(restored.notebook, job.notebook_name)
     isolation = choose_isolation(job.settings.sandbox)
-    workdir = _scratch(job)
-    adopt_orphans()
-    existing = descendants()
-    try:
-        run = asyncio.run(_execute(prepared, workdir, job, isolation))
-    finally:
-        kill_new_descendants(existing)
-        shutil.rmtree(workdir, ignore_errors=True)
+    for _ in range(KERNEL_START_ATTEMPTS):
+        workdir = _scratch(job)
+        adopt_orphans()
+        existing = descendants()
+        try:
+            run = asyncio.run(_execute(prepared, workdir, job, isolation))
+        finally:
+            kill_new_descendants(existing)
+            shutil.rmtree(workdir, ignore_errors=True)
+        if run.status != "error":
+            break
     if run.status == "error":
-        return GradeOutcome(GradeResult(0.0, total, "error", run.detail))
+        return GradeOutcome(GradeResult(0.0, total, "error", f"{run.detail}, {KERNEL_START_ATTEMPTS} times"))
     tests, guard_notes = score(run)
     flagged = machinery_uses(restored.notebook, source)
     withheld = _withhold(tests, restored.notebook, flagged)

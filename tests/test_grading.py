@@ -132,21 +132,38 @@ def test_a_kernel_cannot_kill_the_worker_that_grades_it(tmp_path):
     assert (outcome.result.score, outcome.result.status) == (10, "ok"), outcome.result.detail
 
 
-def test_a_kernel_that_cannot_start_is_a_grader_error_that_quotes_its_last_line_on_stderr(tmp_path, monkeypatch):
+def _kernels_that_fail_to_start(monkeypatch, failures: int) -> list[int]:
+    """Make the first ``failures`` kernels of grade_job fail as a broken grading image does; return the start log."""
     from autograder import grading
 
-    def failing_manager(*args, **kwargs):
+    started = []
+
+    def manager_with_a_broken_first_start(*args, **kwargs):
         manager = make_kernel_manager(*args, **kwargs)
-        # What a broken grading image does: the command starts, writes why it cannot go on, and ends.
-        manager.format_kernel_cmd = lambda extra_arguments=None: [
-            sys.executable, "-c", "import sys; print('starting'); sys.exit('ipykernel is not installed in this image')"]
+        started.append(1)
+        if len(started) <= failures:
+            # The command starts, writes why it cannot go on, and ends.
+            manager.format_kernel_cmd = lambda extra_arguments=None: [
+                sys.executable, "-c", "import sys; print('starting'); sys.exit('ipykernel is not installed in this image')"]
         return manager
 
-    monkeypatch.setattr(grading, "make_kernel_manager", failing_manager)
+    monkeypatch.setattr(grading, "make_kernel_manager", manager_with_a_broken_first_start)
+    return started
+
+
+def test_a_kernel_that_cannot_start_twice_is_a_grader_error_that_quotes_its_last_line_on_stderr(tmp_path, monkeypatch):
+    started = _kernels_that_fail_to_start(monkeypatch, failures=2)
     result = _grade(fixtures.CASES["full"](), tmp_path).result
     # Not the student's fault: an "error" row, which the next run grades again.
-    assert (result.score, result.status) == (0, "error")
+    assert (result.score, result.status, len(started)) == (0, "error", 2)
     assert "its last line on stderr: ipykernel is not installed in this image" in result.detail, result.detail
+
+
+@pytest.mark.notebook
+def test_a_kernel_that_fails_to_start_once_is_started_again_and_the_notebook_graded(tmp_path, monkeypatch):
+    started = _kernels_that_fail_to_start(monkeypatch, failures=1)
+    result = _grade(fixtures.CASES["full"](), tmp_path).result
+    assert (result.score, result.status, len(started)) == (10, "ok", 2), result.detail
 
 
 @pytest.mark.notebook
