@@ -135,10 +135,15 @@ def pong_speed(num_envs: int, steps: int) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
-def pong_training(updates: int | None, small: bool, keep: Path | None) -> dict:
-    """Run Part 2 (with ``updates`` gradient steps, None: the notebook's); return the game returns and a random policy's."""
+def pong_training(updates: int | None, small: bool, keep: Path | None, seed: int | None = None) -> dict:
+    """Run Part 2 (with ``updates`` gradient steps, None: the notebook's; ``seed``, None: the notebook's).
+
+    Returns the game returns, a random policy's returns and the times.
+    """
+    after = [f"labs.set_seed({seed})  # benchmark: this run's seed"] if seed is not None else []
     figures, run = run_for_figures(SOLUTIONS / "Part2_Pong.ipynb", PONG_FIGURES, small=small,
-                                   values={"max_updates": updates} if updates is not None else None, save_to=keep)
+                                   values={"max_updates": updates} if updates is not None else None, save_to=keep,
+                                   after_parameters=after, label=f"Part2_Pong_seed{seed}" if seed is not None else None)
     return dict(figures, training_minutes=training_minutes(run.executed, "training_batch"),
                 notebook_minutes=run.seconds / 60)
 
@@ -159,6 +164,8 @@ def main() -> None:
     parser.add_argument("--speed-steps", type=int, default=400, help="steps per game timed for the speed comparison")
     parser.add_argument("--pong-updates", type=int, default=None,
                         help="gradient steps of the Pong run (default: the notebook's max_updates; 0: skip it)")
+    parser.add_argument("--pong-seed", type=int, default=None,
+                        help="seed of the Pong run's weights and sampled actions (default: the notebook's, 42)")
     parser.add_argument("--small", action="store_true",
                         help="the notebooks' SMALL_RUN_VALUES and a short speed test: checks this script, figures meaningless")
     parser.add_argument("--keep", type=Path, help="write the executed notebooks to this folder")
@@ -204,7 +211,7 @@ def main() -> None:
              f"greedy: mean {np.mean(greedy):.1f}, min {np.min(greedy):.1f}",
              ">= 475 each"))
     if arguments.pong_updates != 0:
-        result = pong_training(arguments.pong_updates, arguments.small, arguments.keep)
+        result = pong_training(arguments.pong_updates, arguments.small, arguments.keep, arguments.pong_seed)
         games = result["game_returns"]
         random_mean = float(np.mean(result["random_returns"]))
         add((f"Pong random policy ({len(result['random_returns'])} games)", f"mean return {random_mean:.1f}", ""))
