@@ -19,6 +19,7 @@ for the notebook's 800 updates)::
     python benchmarks/rl.py --skip-speed --pong-updates 0 --seeds 1 2 3   # Cart-Pole
     python benchmarks/rl.py --skip-cartpole --pong-updates 0              # rollout speed
     python benchmarks/rl.py --skip-speed --skip-cartpole                  # Pong learning curve
+    python benchmarks/rl.py --skip-speed --skip-cartpole --pong-seed 1    # ... with another seed
     python benchmarks/rl.py --small                                       # checks this script; figures meaningless
 
 Prints one markdown table.
