@@ -319,7 +319,7 @@ def _record(out: Path, course: Course, ledger: Ledger, task: _Task, outcome: Gra
     A gradebook found damaged is rebuilt from the ledger, with a sentence added to ``notes``.
     """
     result = outcome.result
-    again = "run labs grade again" if result.status == "error" and "labs grade again" not in result.detail else ""
+    again = "run labs grade again" if result.status == "error" else ""
     detail = "; ".join(part for part in (task.note, result.detail, again) if part)
     feedback_path = out / "feedback" / task.student / task.assignment / f"{task.notebook}.html"
     known = (task.assignment, task.notebook) in course.sources
@@ -504,8 +504,7 @@ def _worker_error(task: _Task, error: BaseException, attempts: int) -> GradeOutc
     It is recorded so that the row says what happened, but never cached: the next run grades it again.
     """
     total = max_points(parse_notebook(task.job.source_text))
-    reason = (f"the grader failed, not the notebook ({type(error).__name__}: {str(error)[:200]}), "
-              f"{attempts} times; run labs grade again")
+    reason = f"the grader failed, not the notebook ({type(error).__name__}: {str(error)[:200]}), {attempts} times"
     return GradeOutcome(GradeResult(0.0, total, "error", reason))
 
 

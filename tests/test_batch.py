@@ -450,6 +450,8 @@ def test_a_worker_killed_while_grading_gives_an_error_row_and_costs_classmates_n
     assert len(killed) == 1 + WORKER_RETRIES, "the notebook is graded again, alone, in a fresh worker"
     rows = {r["student_id"]: (r["score"], r["status"]) for r in grades_csv_rows(out)}
     assert rows == {"full": ("10", "ok"), "partial": ("7", "ok"), "victim": ("0", "error")}
+    detail = next(r["detail"] for r in grades_csv_rows(out) if r["student_id"] == "victim")
+    assert detail.endswith("times; run labs grade again") and detail.count("labs grade again") == 1, detail
     assert _orphaned_kernels(since) == [], "a kernel outlived its worker"
     assert processes_running(marker) == []
     again, _ = grade_while_killing_the_victims_worker()
